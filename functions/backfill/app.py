@@ -1,0 +1,55 @@
+"""backfill: the three steps of the backfill state machine (plan, one chunk, finalize)."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict
+
+from pump_anthropic import backfill, services
+from pump_anthropic.backfill import Chunk
+from pump_anthropic.observability import logger
+
+
+class PlanEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    tenant_id: str
+    connection_id: str
+    run: int
+    mode: str = "full"
+
+
+class ChunkEvent(PlanEvent):
+    start: str
+    end: str
+
+
+class FinalizeEvent(PlanEvent):
+    results: list[dict]
+
+
+@logger.inject_lambda_context(log_event=True)  # ids and dates only: safe to log
+def plan_handler(event: dict, context: LambdaContext) -> dict:
+    services.bind_storage()
+    request = PlanEvent.model_validate(event)
+    chunks = backfill.plan_backfill(request.tenant_id, request.connection_id, request.run, request.mode)
+    return {**request.model_dump(), "chunks": [c.as_event() for c in chunks]}
+
+
+@logger.inject_lambda_context(log_event=True)
+def chunk_handler(event: dict, context: LambdaContext) -> dict:
+    services.bind_storage()
+    request = ChunkEvent.model_validate(event)
+    chunk = Chunk.from_event(request.model_dump())
+    result = backfill.run_chunk(
+        chunk,
+        secrets=services.secret_store(),
+        client_factory=services.admin_client,
+        deadline=services.deadline_from(context),
+    )
+    return result.as_dict()
+
+
+@logger.inject_lambda_context(log_event=True)
+def finalize_handler(event: dict, context: LambdaContext) -> dict:
+    services.bind_storage()
+    request = FinalizeEvent.model_validate(event)
+    outcome = backfill.finalize_backfill(request.tenant_id, request.connection_id, request.run, request.results)
+    return {"status": outcome.status, "chunks_total": outcome.chunks_total, "chunks_failed": outcome.chunks_failed}

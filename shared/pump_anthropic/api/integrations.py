@@ -1,0 +1,87 @@
+"""Routes of /integrations/anthropic: connect, list, show, retry the backfill."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from pump_anthropic import connections, services
+from pump_anthropic.api.common import json_response, tenant_id
+from pump_anthropic.dal.repository import ConnectionRecord
+
+router = APIGatewayHttpRouter()
+ConnectionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class ConnectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    admin_key: SecretStr
+
+
+def _iso(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _last_day(record: ConnectionRecord) -> str | None:
+    """Chunks are [start, end): the last covered day is the day before the latest end."""
+    end = max((c.end for c in record.chunks), default=None)
+    return (date.fromisoformat(end) - timedelta(days=1)).isoformat() if end else None
+
+
+def connection_body(record: ConnectionRecord) -> dict:
+    done = sum(1 for c in record.chunks if c.status == "done")
+    failed = [c for c in record.chunks if c.status == "failed"]
+    return {
+        "id": record.connection_id,
+        "status": record.status,
+        "organization": {"id": record.organization_id, "name": record.organization_name},
+        "key_hint": record.key_hint,
+        "backfill": {
+            "chunks_total": len(record.chunks),
+            "chunks_done": done,
+            "chunks_failed": len(failed),
+            "failed_chunks": [
+                {"start": c.start, "end": c.end, "error": {"code": c.error_code, "message": c.error_message}}
+                for c in failed
+            ],
+            "from": min((c.start for c in record.chunks), default=None),
+            "to": _last_day(record),
+            "started_at": _iso(record.backfill_started_at),
+            "finished_at": _iso(record.backfill_finished_at),
+        },
+        "last_sync_at": _iso(record.last_sync_at),
+        "last_error": (
+            {"code": record.last_error_code, "message": record.last_error_message} if record.last_error_code else None
+        ),
+        "created_at": _iso(record.created_at),
+        "updated_at": _iso(record.updated_at),
+    }
+
+
+@router.post("/integrations/anthropic", summary="Connect an Anthropic organization with an Admin API key")
+def connect(body: ConnectBody) -> Response[dict]:
+    record = connections.connect(tenant_id(router), body.admin_key, services.connect_services())
+    return json_response(202, connection_body(record))
+
+
+@router.get("/integrations/anthropic", summary="List the tenant's Anthropic connections")
+def list_connections() -> Response[dict]:
+    records = connections.list_connections(tenant_id(router))
+    return json_response(200, {"connections": [connection_body(r) for r in records]})
+
+
+@router.get("/integrations/anthropic/<connection_id>", summary="Show one connection with its backfill progress")
+def get_connection(connection_id: ConnectionId) -> Response[dict]:
+    return json_response(200, connection_body(connections.get_connection(tenant_id(router), connection_id)))
+
+
+@router.post("/integrations/anthropic/<connection_id>/backfill", summary="Retry the months that failed")
+def retry_backfill(connection_id: ConnectionId) -> Response[dict]:
+    record = connections.retry_backfill(tenant_id(router), connection_id, services.backfill_launcher())
+    return json_response(202, connection_body(record))

@@ -1,0 +1,171 @@
+"""`pump-anthropic`: simulate, serve, run, report."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from urllib.parse import urlencode
+
+from pump_anthropic.summary import render_summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    return args.command(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pump-anthropic", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    simulate = commands.add_parser("simulate", help="run the Anthropic Admin API simulator on localhost")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8765)
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--admin-key", help="the one Admin key it accepts (default: the printed demo key)")
+    simulate.add_argument("--days", type=int, default=400, help="days of history")
+    simulate.add_argument("--workspaces", type=int, default=3)
+    simulate.add_argument("--api-keys", type=int, default=6)
+    simulate.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    simulate.add_argument("--fault-rate", type=float, default=0.0, help="share of requests given a random fault")
+    simulate.add_argument("--restate-days", type=int, default=0)
+    simulate.set_defaults(command=_simulate)
+
+    serve = commands.add_parser("serve", help="run the whole stack locally with its HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--anthropic-url", help="Admin API base URL (default: the bundled simulator)")
+    serve.set_defaults(command=_serve)
+
+    run = commands.add_parser("run", help="connect → backfill → report in one process, then exit")
+    run.add_argument("--anthropic-url", help="Admin API base URL (default: the bundled simulator)")
+    run.add_argument("--admin-key", help="Admin key (default: the simulator's demo key)")
+    run.add_argument("--json", action="store_true", help="print exactly the GET /costs body of the backfilled range")
+    run.add_argument("--max-concurrency", type=int, default=4, help="backfill Map concurrency")
+    run.set_defaults(command=_run)
+
+    report = commands.add_parser("report", help="print a spend summary from a running `serve`")
+    report.add_argument("--api-url", default="http://127.0.0.1:8080")
+    report.add_argument("--tenant", default="local")
+    report.add_argument("--from", dest="from_", help="first day, YYYY-MM-DD (default: 365 days ago)")
+    report.add_argument("--to", help="last day, YYYY-MM-DD (default: today)")
+    report.add_argument("--json", action="store_true", help="print the GET /costs body (grouped by date,workspace,model)")
+    report.set_defaults(command=_report)
+    return parser
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from pump_anthropic.simulator import DEMO_ADMIN_KEY, serve_forever
+
+    serve_forever(
+        args.host,
+        args.port,
+        seed=args.seed,
+        admin_key=args.admin_key or DEMO_ADMIN_KEY,
+        latency_s=args.latency,
+        fault_rate=args.fault_rate,
+        restate_days=args.restate_days,
+        days=args.days,
+        workspaces=args.workspaces,
+        api_keys=args.api_keys,
+    )
+    return 0
+
+
+@contextlib.contextmanager
+def _anthropic(url: str | None, admin_key: str | None) -> Iterator[tuple[str, str]]:
+    """The given Admin API, or the bundled simulator on a free port."""
+    if url:
+        if not admin_key:
+            raise SystemExit("--admin-key is required with --anthropic-url")
+        yield url, admin_key
+        return
+    from pump_anthropic.simulator import DEMO_ADMIN_KEY, OrgSpec, Simulator
+
+    with Simulator(spec=OrgSpec(), admin_key=admin_key or DEMO_ADMIN_KEY) as simulator:
+        yield simulator.url, admin_key or DEMO_ADMIN_KEY
+
+
+def _progress_bar(done: int, total: int, status: str) -> None:
+    width = 30
+    filled = int(width * done / total) if total else 0
+    sys.stderr.write(f"\rbackfill [{'#' * filled}{'.' * (width - filled)}] {done}/{total} months  {status:<12}")
+    sys.stderr.flush()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pump_anthropic.local.runner import RunError, run_pipeline
+
+    with _anthropic(args.anthropic_url, args.admin_key) as (url, key):
+        try:
+            result = run_pipeline(
+                url, key, progress=None if args.json else _progress_bar, max_concurrency=args.max_concurrency
+            )
+        except RunError as exc:
+            print(json.dumps({"error": {"code": exc.code, "message": exc.message}}), file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(result.report, indent=2))
+        return 0 if result.connection["status"] == "active" else 1
+    sys.stderr.write("\n")
+    print(render_summary(result.connection, result.report, seconds=result.seconds))
+    return 0 if result.connection["status"] == "active" else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pump_anthropic.local.api import LocalApi, make_http_server
+    from pump_anthropic.local.aws import LocalAws
+    from pump_anthropic.local.static import static_asset
+
+    with _anthropic(args.anthropic_url, None if args.anthropic_url is None else "unused") as (url, key):
+        with LocalAws(url):
+            server = make_http_server(LocalApi(), args.host, args.port, static=static_asset)
+            print(f"Pump (local) on http://{args.host}:{server.server_address[1]}/  — Anthropic at {url}")
+            if not args.anthropic_url:
+                print(f"Connect with the simulator's demo Admin key: {key}")
+            print("Tenant: header X-Pump-Tenant (default 'local'). Ctrl-C to stop.", flush=True)
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                server.server_close()
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import requests
+
+    from pump_anthropic.clock import utc_now
+
+    today = utc_now().date()
+    first = args.from_ or today.replace(year=today.year - 1).isoformat()
+    last = args.to or today.isoformat()
+    headers = {"X-Pump-Tenant": args.tenant}
+
+    def get(group_by: str) -> dict:
+        query = urlencode({"from": first, "to": last, "group_by": group_by})
+        response = requests.get(f"{args.api_url}/costs?{query}", headers=headers, timeout=30)
+        body = response.json()
+        if response.status_code != 200:
+            raise SystemExit(f"{body['error']['code']}: {body['error']['message']}")
+        return body
+
+    report = get("date,workspace_id,model")
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    connections = requests.get(f"{args.api_url}/integrations/anthropic", headers=headers, timeout=30).json()
+    for connection in connections.get("connections", []):
+        print(render_summary(connection, report, seconds=None))
+    if not connections.get("connections"):
+        print("No Anthropic connection yet.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""PynamoDB models of the single table. Private to the dal package: everyone else calls repository functions.
+
+Keys (see docs/storage.md for the access patterns):
+  connection   pk=TENANT#{tenant}                         sk=CONN#{connection}      gsi1: SYNC#{shard} / {connection}
+  chunk        pk=TENANT#{tenant}#CONN#{connection}       sk=CHUNK#{start}
+  workspace    pk=TENANT#{tenant}#CONN#{connection}       sk=WORKSPACE#{workspace_id or -}
+  sync state   pk=TENANT#{tenant}#CONN#{connection}       sk=SYNC
+  cost item    pk=TENANT#{tenant}#CONN#{connection}#MONTH#{yyyy-mm}   sk=ITEM#{date}#{item_id}
+  rollup       pk=TENANT#{tenant}#ROLLUP                  sk=DAY#{date}#CONN#{connection}#WS#{workspace_id or -}
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pynamodb.attributes import (
+    Attribute,
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.constants import NUMBER
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+class DecimalAttribute(Attribute[Decimal]):
+    """A DynamoDB number kept as an exact Decimal (PynamoDB's NumberAttribute goes through float)."""
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Decimal) -> str:
+        # Normalized so a stored value compares equal to a freshly computed one ("4.9730" == "4.973").
+        return format(value.normalize(), "f")
+
+    def deserialize(self, value: Any) -> Decimal:
+        return Decimal(value)
+
+
+class _Base(Model):
+    class Meta:
+        table_name = "pump-anthropic"
+        region = "us-east-1"
+        max_retry_attempts = 8
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    item_type = UnicodeAttribute()
+
+
+class SyncIndex(GlobalSecondaryIndex["ConnectionModel"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+        read_capacity_units = 1
+        write_capacity_units = 1
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class ConnectionModel(_Base):
+    class Meta(_Base.Meta):
+        pass
+
+    tenant_id = UnicodeAttribute()
+    connection_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    organization_id = UnicodeAttribute()
+    organization_name = UnicodeAttribute()
+    key_hint = UnicodeAttribute()
+    secret_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    backfill_run = NumberAttribute(default=0)
+    backfill_started_at = UTCDateTimeAttribute(null=True)
+    backfill_finished_at = UTCDateTimeAttribute(null=True)
+    last_sync_at = UTCDateTimeAttribute(null=True)
+    last_error_code = UnicodeAttribute(null=True)
+    last_error_message = UnicodeAttribute(null=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    sync_index = SyncIndex()
+
+
+class ChunkModel(_Base):
+    class Meta(_Base.Meta):
+        pass
+
+    start = UnicodeAttribute()
+    end = UnicodeAttribute()
+    status = UnicodeAttribute()
+    run = NumberAttribute(default=0)
+    items_written = NumberAttribute(default=0)
+    items_unchanged = NumberAttribute(default=0)
+    items_deleted = NumberAttribute(default=0)
+    anthropic_requests = NumberAttribute(default=0)
+    error_code = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+
+
+class WorkspaceModel(_Base):
+    class Meta(_Base.Meta):
+        pass
+
+    workspace_id = UnicodeAttribute(null=True)
+    name = UnicodeAttribute()
+    archived = BooleanAttribute(default=False)
+
+
+class SyncStateModel(_Base):
+    class Meta(_Base.Meta):
+        pass
+
+    cursor = UnicodeAttribute(null=True)
+    last_run_at = UTCDateTimeAttribute(null=True)
+    last_window_start = UnicodeAttribute(null=True)
+    last_window_end = UnicodeAttribute(null=True)
+    anthropic_requests = NumberAttribute(default=0)
+    items_written = NumberAttribute(default=0)
+    items_unchanged = NumberAttribute(default=0)
+    items_deleted = NumberAttribute(default=0)
+
+
+class CostItemModel(_Base):
+    class Meta(_Base.Meta):
+        pass
+
+    date = UnicodeAttribute()
+    item_id = UnicodeAttribute()
+    workspace_id = UnicodeAttribute(null=True)
+    model = UnicodeAttribute(null=True)
+    cost_type = UnicodeAttribute(null=True)
+    token_type = UnicodeAttribute(null=True)
+    service_tier = UnicodeAttribute(null=True)
+    context_window = UnicodeAttribute(null=True)
+    inference_geo = UnicodeAttribute(null=True)
+    cost_usd = DecimalAttribute(null=True)
+    amount_cents = DecimalAttribute(null=True)
+    quantity = NumberAttribute(null=True)
+    unit = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    currency = UnicodeAttribute(default="USD")
+
+
+class RollupModel(_Base):
+    class Meta(_Base.Meta):
+        pass
+
+    date = UnicodeAttribute()
+    connection_id = UnicodeAttribute()
+    workspace_id = UnicodeAttribute(null=True)
+    # JSON list, one entry per (model, cost_type, token_type, service_tier, context_window); see rollups.py.
+    lines = UnicodeAttribute()
+
+
+ALL_MODELS: tuple[type[_Base], ...] = (
+    ConnectionModel,
+    ChunkModel,
+    WorkspaceModel,
+    SyncStateModel,
+    CostItemModel,
+    RollupModel,
+)

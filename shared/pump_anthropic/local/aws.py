@@ -1,0 +1,219 @@
+"""The embedded AWS: moto in-process, with the real state machine file executed and Lambda routed to our handlers.
+
+moto's Step Functions engine runs the ASL for real; its Lambda backend (without Docker) would only echo the
+payload, so `invoke` is replaced with a dispatch to the in-process handlers. That part uses moto internals
+(pinned moto>=5.2,<5.3) and lives only here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+TABLE_NAME = "pump-anthropic-local"
+SECRET_PREFIX = "pump-anthropic/"
+STATE_MACHINE_NAME = "pump-anthropic-backfill"
+ROOT = Path(__file__).resolve().parents[3]
+ASL_PATH = ROOT / "infra" / "statemachine" / "backfill.asl.json"
+BACKFILL_FUNCTIONS = {
+    "BackfillPlanFunction": "plan_handler",
+    "BackfillChunkFunction": "chunk_handler",
+    "BackfillFinalizeFunction": "finalize_handler",
+}
+LAMBDA_TIMEOUT_SECONDS = 300
+
+Handler = Callable[[dict, Any], Any]
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str
+    timeout_seconds: int = LAMBDA_TIMEOUT_SECONDS
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
+
+
+@dataclass
+class InvocationLog:
+    """Every routed Lambda invocation, for tests (payloads and outcomes)."""
+
+    calls: list[tuple[str, dict, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, payload: dict, outcome: str) -> None:
+        with self.lock:
+            self.calls.append((name, payload, outcome))
+
+
+def _route(handlers: dict[str, Handler], log: InvocationLog) -> Callable:
+    def invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ARG001 (moto's signature)
+        name = function_name.split(":function:")[-1].split(":")[0]
+        payload = json.loads(body or "{}")
+        try:
+            result = handlers[name](payload, FakeLambdaContext(name))
+        except Exception as exc:  # the Lambda "Unhandled" contract: the ASL error name is the class name
+            log.add(name, payload, type(exc).__name__)
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+        log.add(name, payload, "ok")
+        return json.dumps(result).encode()
+
+    return invoke
+
+
+def asl_definition(substitutions: dict[str, str]) -> str:
+    text = ASL_PATH.read_text()
+    for key, value in substitutions.items():
+        text = text.replace("${" + key + "}", value)
+    return text
+
+
+@dataclass
+class LocalAws:
+    """Starts moto for the whole process and provisions what template.yaml would: table, key, functions, SFN."""
+
+    anthropic_url: str
+    max_concurrency: int = 4
+    retry_interval_seconds: int = 1
+    retry_max_attempts: int = 3
+    handlers: dict[str, Handler] | None = None
+    invocations: InvocationLog = field(default_factory=InvocationLog)
+    state_machine_arn: str = ""
+    _stack: ExitStack = field(default_factory=ExitStack)
+
+    def __enter__(self) -> LocalAws:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from moto import mock_aws
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        _set_env(self.anthropic_url)
+        handlers = self.handlers or _backfill_handlers()
+        original_invoke = LambdaSimpleBackend.invoke
+        LambdaSimpleBackend.invoke = _route(handlers, self.invocations)
+        self._stack.callback(setattr, LambdaSimpleBackend, "invoke", original_invoke)
+        self._stack.enter_context(
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        )
+        self._provision()
+
+    def stop(self) -> None:
+        self._stack.close()
+        _reset_caches()
+
+    def _provision(self) -> None:
+        import boto3
+
+        from pump_anthropic import services
+        from pump_anthropic.dal import repository
+
+        _reset_caches()
+        services.bind_storage()
+        repository.create_table()
+        kms_key = boto3.client("kms", region_name=REGION).create_key(Description="pump-anthropic local")
+        os.environ["KMS_KEY_ID"] = kms_key["KeyMetadata"]["Arn"]
+        role_arn = _lambda_role()
+        lambda_client = boto3.client("lambda", region_name=REGION)
+        arns = {}
+        for name, handler in BACKFILL_FUNCTIONS.items():
+            arns[f"{name}Arn"] = lambda_client.create_function(
+                FunctionName=name,
+                Runtime="python3.13",
+                Role=role_arn,
+                Handler=f"app.{handler}",
+                Code={"ZipFile": _placeholder_zip()},
+                Timeout=LAMBDA_TIMEOUT_SECONDS,
+            )["FunctionArn"]
+        definition = asl_definition(
+            {
+                **arns,
+                "BackfillMaxConcurrency": str(self.max_concurrency),
+                "ChunkRetryIntervalSeconds": str(self.retry_interval_seconds),
+                "ChunkRetryMaxAttempts": str(self.retry_max_attempts),
+            }
+        )
+        self.state_machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+            name=STATE_MACHINE_NAME, definition=definition, roleArn=role_arn
+        )["stateMachineArn"]
+        os.environ["STATE_MACHINE_ARN"] = self.state_machine_arn
+        _reset_caches()
+        services.bind_storage()
+
+
+def _backfill_handlers() -> dict[str, Handler]:
+    from functions.backfill import app
+
+    return {name: getattr(app, handler) for name, handler in BACKFILL_FUNCTIONS.items()}
+
+
+def _set_env(anthropic_url: str) -> None:
+    os.environ.update(
+        {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "TABLE_NAME": TABLE_NAME,
+            "SECRET_PREFIX": SECRET_PREFIX,
+            "ANTHROPIC_API_URL": anthropic_url,
+            "TENANT_CLAIM": "tenant_id",
+            "POWERTOOLS_SERVICE_NAME": "pump-anthropic",
+            "POWERTOOLS_METRICS_NAMESPACE": "PumpAnthropic",
+        }
+    )
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+
+
+def _reset_caches() -> None:
+    from pump_anthropic import services, settings
+
+    settings.settings.cache_clear()
+    for cached in (services.bind_storage, services.secret_store, services.backfill_launcher):
+        cached.cache_clear()
+
+
+def _lambda_role() -> str:
+    import boto3
+
+    iam = boto3.client("iam", region_name=REGION)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    return iam.create_role(RoleName="pump-anthropic-local", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def _placeholder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "# the local runtime routes invocations to the in-process handlers\n")
+    return buffer.getvalue()

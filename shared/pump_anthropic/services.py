@@ -1,0 +1,61 @@
+"""Wiring: builds the real adapters from settings, once per process. Handlers call these; tests pass fakes."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import boto3
+from pydantic import SecretStr
+
+from pump_anthropic.admin_api import AdminApiClient
+from pump_anthropic.aws import BackfillLauncher, SecretStore
+from pump_anthropic.connections import ConnectServices
+from pump_anthropic.dal import repository
+from pump_anthropic.settings import settings
+
+# Leave this much of a Lambda's time for recording the outcome after the last Anthropic request.
+LAMBDA_SAFETY_MARGIN_SECONDS = 20.0
+
+
+@lru_cache(maxsize=1)
+def bind_storage() -> None:
+    s = settings()
+    repository.bind(s.table_name, region=s.region, host=s.dynamodb_host)
+
+
+@lru_cache(maxsize=1)
+def secret_store() -> SecretStore:
+    s = settings()
+    return SecretStore(
+        boto3.client("secretsmanager", region_name=s.region), prefix=s.secret_prefix, kms_key_id=s.kms_key_id
+    )
+
+
+@lru_cache(maxsize=1)
+def backfill_launcher() -> BackfillLauncher:
+    s = settings()
+    if not s.state_machine_arn:
+        raise RuntimeError("STATE_MACHINE_ARN is not configured")
+    return BackfillLauncher(boto3.client("stepfunctions", region_name=s.region), s.state_machine_arn)
+
+
+def admin_client(key: SecretStr, deadline: float | None = None) -> AdminApiClient:
+    return AdminApiClient(key, settings().anthropic_api_url, deadline=deadline)
+
+
+def connect_services() -> ConnectServices:
+    # Connecting is interactive: give Anthropic at most ~20 s before answering 502.
+    return ConnectServices(
+        client_factory=lambda key: admin_client(key, time.monotonic() + 20.0),
+        secrets=secret_store(),
+        launcher=backfill_launcher(),
+    )
+
+
+def deadline_from(context: object) -> float | None:
+    """A monotonic deadline a little before the Lambda's own timeout (None outside Lambda)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return time.monotonic() + max(1.0, remaining() / 1000.0 - LAMBDA_SAFETY_MARGIN_SECONDS)

@@ -1,0 +1,40 @@
+"""Configuration from the environment, read once per process (Lambda cold start or local runtime)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+DEFAULT_ANTHROPIC_API_URL = "https://api.anthropic.com"
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    secret_prefix: str
+    kms_key_id: str | None
+    state_machine_arn: str | None
+    anthropic_api_url: str
+    tenant_claim: str
+    region: str
+    dynamodb_host: str | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            table_name=env.get("TABLE_NAME", "pump-anthropic"),
+            secret_prefix=env.get("SECRET_PREFIX", "pump-anthropic/"),
+            kms_key_id=env.get("KMS_KEY_ID") or None,
+            state_machine_arn=env.get("STATE_MACHINE_ARN") or None,
+            anthropic_api_url=env.get("ANTHROPIC_API_URL") or DEFAULT_ANTHROPIC_API_URL,
+            tenant_claim=env.get("TENANT_CLAIM", "tenant_id"),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            dynamodb_host=env.get("DYNAMODB_ENDPOINT_URL") or None,
+        )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()
