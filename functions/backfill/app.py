@@ -23,6 +23,7 @@ class ChunkEvent(PlanEvent):
 
 class FinalizeEvent(PlanEvent):
     results: list[dict]
+    run_error: str | None = None
 
 
 @logger.inject_lambda_context(log_event=True)  # ids and dates only: safe to log
@@ -51,5 +52,7 @@ def chunk_handler(event: dict, context: LambdaContext) -> dict:
 def finalize_handler(event: dict, context: LambdaContext) -> dict:
     services.bind_storage()
     request = FinalizeEvent.model_validate(event)
-    outcome = backfill.finalize_backfill(request.tenant_id, request.connection_id, request.run, request.results)
+    outcome = backfill.finalize_backfill(
+        request.tenant_id, request.connection_id, request.run, request.results, request.run_error
+    )
     return {"status": outcome.status, "chunks_total": outcome.chunks_total, "chunks_failed": outcome.chunks_failed}

@@ -29,6 +29,7 @@ class SecretStoreUnavailableError(PumpError):
 
     code = "secret_store_unavailable"
     http_status = 503
+    retriable = True
 
 
 class SecretNotFoundError(PumpError):

@@ -140,8 +140,13 @@ class FinalizeOutcome:
     chunks_failed: list[str]
 
 
-def finalize_backfill(tenant_id: str, connection_id: str, run: int, results: list[dict]) -> FinalizeOutcome:
-    """Record failed chunks and settle the connection: active, error (retryable) or revoked."""
+def finalize_backfill(
+    tenant_id: str, connection_id: str, run: int, results: list[dict], run_error: str | None = None
+) -> FinalizeOutcome:
+    """Record failed chunks and settle the connection: active, error (retryable) or revoked.
+
+    `run_error` is set when planning or the Map itself failed (no per-chunk results).
+    """
     failures = [r for r in results if r.get("status") == "failed"]
     for failure in failures:
         code, message = _failure_reason(failure)
@@ -157,6 +162,12 @@ def finalize_backfill(tenant_id: str, connection_id: str, run: int, results: lis
         message = (
             "Anthropic no longer accepts this Admin key (it was deleted or lost access), so syncing stopped. "
             "Create a new Admin key and reconnect."
+        )
+    elif run_error:
+        status, code = "error", "backfill_failed"
+        message = (
+            f"The backfill stopped before finishing ({run_error}). "
+            "Retry it with POST /integrations/anthropic/{id}/backfill."
         )
     elif failed:
         status, code = "error", "backfill_incomplete"
@@ -194,5 +205,4 @@ _ERROR_CODES = {
     "StorageThrottledError": "storage_throttled",
     "SecretStoreUnavailableError": "secret_store_unavailable",
     "SecretNotFoundError": "secret_not_found",
-    "TimeBudgetExceededError": "time_budget_exceeded",
 }

@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--tenant", default="local")
     report.add_argument("--from", dest="from_", help="first day, YYYY-MM-DD (default: 365 days ago)")
     report.add_argument("--to", help="last day, YYYY-MM-DD (default: today)")
-    report.add_argument("--json", action="store_true", help="print the GET /costs body (grouped by date,workspace,model)")
+    report.add_argument(
+        "--json", action="store_true", help="print the GET /costs body (grouped by date,workspace,model)"
+    )
     report.set_defaults(command=_report)
     return parser
 
@@ -77,10 +79,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _anthropic(url: str | None, admin_key: str | None) -> Iterator[tuple[str, str]]:
-    """The given Admin API, or the bundled simulator on a free port."""
+def _anthropic(
+    url: str | None, admin_key: str | None, *, key_required: bool = True
+) -> Iterator[tuple[str, str | None]]:
+    """The given Admin API, or the bundled simulator on a free port (with its demo key)."""
     if url:
-        if not admin_key:
+        if key_required and not admin_key:
             raise SystemExit("--admin-key is required with --anthropic-url")
         yield url, admin_key
         return
@@ -121,19 +125,18 @@ def _serve(args: argparse.Namespace) -> int:
     from pump_anthropic.local.aws import LocalAws
     from pump_anthropic.local.static import static_asset
 
-    with _anthropic(args.anthropic_url, None if args.anthropic_url is None else "unused") as (url, key):
-        with LocalAws(url):
-            server = make_http_server(LocalApi(), args.host, args.port, static=static_asset)
-            print(f"Pump (local) on http://{args.host}:{server.server_address[1]}/  — Anthropic at {url}")
-            if not args.anthropic_url:
-                print(f"Connect with the simulator's demo Admin key: {key}")
-            print("Tenant: header X-Pump-Tenant (default 'local'). Ctrl-C to stop.", flush=True)
-            try:
-                server.serve_forever()
-            except KeyboardInterrupt:
-                pass
-            finally:
-                server.server_close()
+    with _anthropic(args.anthropic_url, None, key_required=False) as (url, key), LocalAws(url):
+        server = make_http_server(LocalApi(), args.host, args.port, static=static_asset)
+        print(f"Pump (local) on http://{args.host}:{server.server_address[1]}/  — Anthropic at {url}")
+        if key:
+            print(f"Connect with the simulator's demo Admin key: {key}")
+        print("Tenant: header X-Pump-Tenant (default 'local'). Ctrl-C to stop.", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0
 
 

@@ -8,6 +8,8 @@ class PumpError(Exception):
 
     code = "internal_error"
     http_status = 500
+    # True when trying again later can succeed: the backfill state machine's Retry lists exactly these classes.
+    retriable = False
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -41,7 +43,6 @@ class AdminApiError(PumpError):
 
     code = "anthropic_error"
     http_status = 502
-    retriable = False
 
     def __init__(
         self,

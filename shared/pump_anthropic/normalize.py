@@ -106,14 +106,19 @@ def bucket_date(starting_at: str | datetime) -> date:
     return datetime.fromisoformat(starting_at.replace("Z", "+00:00")).date()
 
 
-def metric_value(usage_row: Mapping[str, Any], path: str) -> int:
-    """Read a (possibly nested, dotted) usage metric; missing or null counts as 0."""
+def metric_value(usage_row: Mapping[str, Any], path: str) -> int | None:
+    """Read a (possibly nested, dotted) usage metric; None when the report doesn't carry it."""
     node: Any = usage_row
     for part in path.split("."):
         if not isinstance(node, Mapping):
-            return 0
+            return None
         node = node.get(part)
-    return int(node) if isinstance(node, int | str) and str(node).lstrip("-").isdigit() else 0
+    if isinstance(node, bool) or not isinstance(node, int | str):
+        return None
+    try:
+        return int(node)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +169,8 @@ def _priced_item(day: date, row: Mapping[str, Any], usage_by_day: Mapping[date, 
     quantity = None
     if metric is not None:
         matching = [u for u in usage_by_day.get(day, ()) if _matches(dims, u.dims)]
-        quantity = sum(metric_value(u.row, metric) for u in matching) if matching else None
+        values = [v for v in (metric_value(u.row, metric) for u in matching) if v is not None]
+        quantity = sum(values) if values else None
     amount = Decimal(str(row.get("amount") or "0"))
     return CostItem(
         date=day,

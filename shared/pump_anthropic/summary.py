@@ -46,7 +46,9 @@ def render_summary(connection: dict, report: dict, *, seconds: float | None) -> 
         f"(exact: {report['total']['cost_usd']} USD), {report['total']['tokens']:,} tokens",
     ]
     if unpriced_tokens:
-        lines.append(f"Plus {unpriced_tokens:,} tokens Anthropic reports without a cost (priority tier): not in the total.")
+        lines.append(
+            f"Plus {unpriced_tokens:,} tokens Anthropic reports without a cost (priority tier): not in the total."
+        )
     if connection.get("last_error"):
         lines.append(f"Last error: {connection['last_error']['message']}")
     lines += [""] + _table("By model", by_model) + [""] + _table("By workspace", by_workspace)

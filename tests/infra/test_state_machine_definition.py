@@ -27,12 +27,24 @@ LAMBDA_SERVICE_ERRORS = {
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 }
-CHUNK_RETRIABLE_ERRORS = {
-    "AdminApiUnavailableError",
-    "AdminApiRateLimitedError",
-    "TimeBudgetExceededError",
-    "StorageThrottledError",
-} | LAMBDA_SERVICE_ERRORS
+
+
+def _retriable_error_names() -> set[str]:
+    """Every concrete PumpError marked retriable (bases are never raised): the chunk's Retry names exactly these."""
+    import pump_anthropic.aws
+    import pump_anthropic.dal.repository  # noqa: F401 (defines StorageThrottledError)
+    from pump_anthropic.exceptions import PumpError
+
+    found, pending = set(), [PumpError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.retriable and not cls.__subclasses__():
+            found.add(cls.__name__)
+    return found
+
+
+CHUNK_RETRIABLE_ERRORS = _retriable_error_names() | LAMBDA_SERVICE_ERRORS
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
 

@@ -37,6 +37,7 @@ class StorageThrottledError(PumpError):
 
     code = "storage_throttled"
     http_status = 503
+    retriable = True
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pump_anthropic.local.api import LocalApi, LocalResponse
 from pump_anthropic.local.aws import LocalAws
 
 REPORT_GROUP_BY = "date,workspace_id,model"
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.5
 
 Progress = Callable[[int, int, str], None]
 
