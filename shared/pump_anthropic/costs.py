@@ -23,7 +23,7 @@ GROUP_BY_DIMENSIONS = (
 )
 DEFAULT_GROUP_BY = ("date", "workspace_id", "model")
 DEFAULT_RANGE_DAYS = 30
-MAX_RANGE_DAYS = 731
+MAX_RANGE_DAYS = 400
 DEFAULT_WORKSPACE_NAME = "Default workspace"
 
 
