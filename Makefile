@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration infra simulate serve clean
+.PHONY: demo test lint unit integration infra simulate serve clean focus-validator
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,12 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/pump-anthropic run
 
-test: lint $(STAMP)
+test: lint $(STAMP) focus-validator
 	$(BIN)/pytest
+
+# FinOps focus-validator in its own virtualenv (.venv/focus-validator); the FOCUS export test runs it. Idempotent.
+focus-validator:
+	bash scripts/focus-validator.sh install
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,93 @@
+"""The FOCUS export as CSV text, one line at a time. Pure: cost items and names in, lines out (no I/O).
+
+A generator so a caller can stream it (a Lambda response stream, an S3 multipart upload) without holding the file.
+Behind API Gateway the route joins it instead; see `join_within`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pump_anthropic.exceptions import InvalidInputError
+from pump_anthropic.focus import COLUMNS, BillingContext, to_focus_row
+from pump_anthropic.normalize import CostItem
+
+CONTENT_TYPE = "text/csv; charset=utf-8"
+
+
+class ExportTooLargeError(InvalidInputError):
+    code = "export_too_large"
+
+
+@dataclass(frozen=True)
+class ConnectionItems:
+    """One connection's cost items with the organization they bill to."""
+
+    organization_id: str
+    organization_name: str
+    items: Iterable[CostItem]
+
+
+def format_decimal(value: Decimal) -> str:
+    """Exact, positional, always with a decimal point: 0 → "0.0", 1E+1 → "10.0", 1E-7 → "0.0000001".
+
+    The point matters: focus-validator infers CSV column types from the text, and "0" would read as an integer.
+    """
+    text = format(value, "f")
+    if "." not in text:
+        return text + ".0"
+    whole, fraction = text.split(".")
+    return f"{whole}.{fraction.rstrip('0') or '0'}"
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, float):
+        raise TypeError("money and quantities must be Decimal, never float")
+    return str(value)
+
+
+def _line(cells: Iterable[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()
+
+
+def focus_csv_lines(connections: Iterable[ConnectionItems], workspace_names: Mapping[str, str]) -> Iterator[str]:
+    """The header, then one CSV line (CRLF-terminated, RFC 4180) per cost item of every connection."""
+    yield _line(COLUMNS)
+    for connection in connections:
+        for item in connection.items:
+            context = BillingContext(
+                connection.organization_id,
+                connection.organization_name,
+                workspace_names.get(item.workspace_id) if item.workspace_id else None,
+            )
+            row = to_focus_row(item, context)
+            yield _line(_cell(row[column]) for column in COLUMNS)
+
+
+def join_within(lines: Iterable[str], max_bytes: int) -> str:
+    """The lines as one text, or ExportTooLargeError as soon as they pass `max_bytes` (UTF-8).
+
+    Stops reading at the limit, so an oversized export costs at most `max_bytes` of reads and memory.
+    """
+    parts: list[str] = []
+    size = 0
+    for line in lines:
+        size += len(line.encode())
+        if size > max_bytes:
+            raise ExportTooLargeError(
+                "The export of this date range is larger than one API response can carry; export a shorter range."
+            )
+        parts.append(line)
+    return "".join(parts)
