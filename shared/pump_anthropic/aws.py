@@ -149,3 +149,27 @@ class BackfillLauncher:
         except BotoCoreError as exc:
             raise BackfillStartError(f"Could not start the backfill ({_aws_code(exc)}); please try again.") from None
         return response["executionArn"]
+
+
+class SyncQueueUnavailableError(PumpError):
+    code = "sync_queue_unavailable"
+    http_status = 503
+
+
+@dataclass(frozen=True)
+class SyncQueue:
+    """The SQS queue that fans syncs out to the sync function (one message per connection)."""
+
+    client: Any
+    queue_url: str
+
+    def send(self, messages: list[dict]) -> None:
+        for offset in range(0, len(messages), 10):
+            batch = messages[offset : offset + 10]
+            entries = [{"Id": str(i), "MessageBody": json.dumps(m)} for i, m in enumerate(batch)]
+            try:
+                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except (ClientError, BotoCoreError) as exc:
+                raise SyncQueueUnavailableError(f"Could not queue the sync ({_aws_code(exc)}).") from None
+            if response.get("Failed"):
+                raise SyncQueueUnavailableError(f"{len(response['Failed'])} sync messages were not queued.")

@@ -15,12 +15,18 @@ from pump_anthropic.aws import SecretStore
 from pump_anthropic.clock import day_start, monthly_chunks, utc_now
 from pump_anthropic.dal import repository as repo
 from pump_anthropic.exceptions import NotFoundError, PumpError
-from pump_anthropic.normalize import COST_GROUP_BY, USAGE_GROUP_BY, normalize
+from pump_anthropic.normalize import COST_GROUP_BY, USAGE_GROUP_BY, CostItem, normalize
 
 logger = logging.getLogger(__name__)
 
 BACKFILL_DAYS = 365
 AUTH_ERRORS = {"AdminApiAuthError", "AdminApiPermissionError", "SecretNotFoundError"}
+
+
+class ConnectionDisconnectedError(PumpError):
+    code = "connection_disconnected"
+    http_status = 409
+
 
 # Deadline-aware factory: (key, monotonic deadline or None) -> client.
 ClientFactory = Callable[[SecretStr, float | None], AdminApiClient]
@@ -100,17 +106,15 @@ def run_chunk(
     connection = repo.get_connection(chunk.tenant_id, chunk.connection_id, with_chunks=False)
     if connection is None:
         raise NotFoundError("Connection vanished during its backfill.")
+    if connection.status == "disconnected":
+        raise ConnectionDisconnectedError("The connection was disconnected; its backfill stops here.")
     start, end = chunk.start.isoformat(), chunk.end.isoformat()
     repo.record_chunk(chunk.tenant_id, chunk.connection_id, start, end=end, status="running")
     try:
         key = secrets.get(connection.secret_id)
-        with client_factory(key, deadline) as client:
-            cost_rows = _rows(client.iter_cost_report(day_start(chunk.start), day_start(chunk.end), COST_GROUP_BY))
-            usage_rows = _rows(client.iter_usage_report(day_start(chunk.start), day_start(chunk.end), USAGE_GROUP_BY))
-            requests_made = client.request_count
-        items = normalize(cost_rows, usage_rows)
+        pulled = pull_items(key, client_factory, deadline, chunk.start, chunk.end)
         figures = repo.replace_days(
-            chunk.tenant_id, chunk.connection_id, chunk.start, chunk.end - timedelta(days=1), items
+            chunk.tenant_id, chunk.connection_id, chunk.start, chunk.end - timedelta(days=1), pulled.items
         )
     except PumpError as exc:
         repo.record_chunk(
@@ -122,11 +126,40 @@ def run_chunk(
             error_message=exc.message,
         )
         raise
+    requests_made = pulled.anthropic_requests
     result = ChunkResult(start, end, "done", figures.written, figures.unchanged, figures.deleted, requests_made)
     figures_dict = {**figures.as_dict(), "anthropic_requests": requests_made}
     repo.record_chunk(chunk.tenant_id, chunk.connection_id, start, status="done", figures=figures_dict)
     logger.info("backfill chunk stored", extra={"chunk_start": start, **figures_dict})
     return result
+
+
+@dataclass(frozen=True)
+class PulledData:
+    items: list[CostItem]
+    workspaces: list[tuple[str, str, bool]]
+    anthropic_requests: int
+
+
+def pull_items(
+    key: SecretStr,
+    client_factory: ClientFactory,
+    deadline: float | None,
+    start: date,
+    end: date,
+    *,
+    refresh_workspaces: bool = False,
+) -> PulledData:
+    """Cost and usage reports of [start, end) normalized into cost items (end may be tomorrow: today's
+    bucket is in progress and only an ending_at after it includes it)."""
+    with client_factory(key, deadline) as client:
+        cost_rows = _rows(client.iter_cost_report(day_start(start), day_start(end), COST_GROUP_BY))
+        usage_rows = _rows(client.iter_usage_report(day_start(start), day_start(end), USAGE_GROUP_BY))
+        workspaces = (
+            [(w.id, w.name, w.archived_at is not None) for w in client.iter_workspaces()] if refresh_workspaces else []
+        )
+        requests_made = client.request_count
+    return PulledData(normalize(cost_rows, usage_rows), workspaces, requests_made)
 
 
 def _rows(buckets: Iterable) -> list[tuple]:

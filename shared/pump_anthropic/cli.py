@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from pump_anthropic.summary import render_summary
@@ -39,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--anthropic-url", help="Admin API base URL (default: the bundled simulator)")
+    serve.add_argument(
+        "--sync-every", type=float, default=3600.0, help="seconds between scheduled syncs (moto never fires schedules)"
+    )
     serve.set_defaults(command=_serve)
 
     run = commands.add_parser("run", help="connect → backfill → report in one process, then exit")
@@ -53,9 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--tenant", default="local")
     report.add_argument("--from", dest="from_", help="first day, YYYY-MM-DD (default: 365 days ago)")
     report.add_argument("--to", help="last day, YYYY-MM-DD (default: today)")
-    report.add_argument(
-        "--json", action="store_true", help="print the GET /costs body (grouped by date,workspace,model)"
-    )
+    report.add_argument("--group-by", default="date,workspace_id,model", help="comma list, as GET /costs takes it")
+    output = report.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the GET /costs body")
+    output.add_argument("--csv", action="store_true", help="print the GET /costs rows as CSV")
+    output.add_argument("--focus", action="store_true", help="print the FOCUS 1.2 export (GET /costs/export)")
     report.set_defaults(command=_report)
     return parser
 
@@ -122,10 +129,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from pump_anthropic.local.api import LocalApi, make_http_server
-    from pump_anthropic.local.aws import LocalAws
+    from pump_anthropic.local.aws import LocalAws, LocalScheduler
     from pump_anthropic.local.static import static_asset
 
-    with _anthropic(args.anthropic_url, None, key_required=False) as (url, key), LocalAws(url):
+    with _anthropic(args.anthropic_url, None, key_required=False) as (url, key), LocalAws(url) as aws:
+        scheduler = LocalScheduler(aws, sync_every=args.sync_every)
+        scheduler.start()
         server = make_http_server(LocalApi(), args.host, args.port, static=static_asset)
         print(f"Pump (local) on http://{args.host}:{server.server_address[1]}/  — Anthropic at {url}")
         if key:
@@ -136,6 +145,7 @@ def _serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         finally:
+            scheduler.stop()
             server.server_close()
     return 0
 
@@ -146,28 +156,48 @@ def _report(args: argparse.Namespace) -> int:
     from pump_anthropic.clock import utc_now
 
     today = utc_now().date()
-    first = args.from_ or today.replace(year=today.year - 1).isoformat()
+    first = args.from_ or (today - timedelta(days=364)).isoformat()
     last = args.to or today.isoformat()
     headers = {"X-Pump-Tenant": args.tenant}
 
-    def get(group_by: str) -> dict:
-        query = urlencode({"from": first, "to": last, "group_by": group_by})
-        response = requests.get(f"{args.api_url}/costs?{query}", headers=headers, timeout=30)
-        body = response.json()
+    def get(path: str, **params: str) -> requests.Response:
+        response = requests.get(f"{args.api_url}{path}?{urlencode(params)}", headers=headers, timeout=60)
         if response.status_code != 200:
-            raise SystemExit(f"{body['error']['code']}: {body['error']['message']}")
-        return body
+            error = response.json()["error"]
+            raise SystemExit(f"{error['code']}: {error['message']}")
+        return response
 
-    report = get("date,workspace_id,model")
+    if args.focus:
+        sys.stdout.write(get("/costs/export", **{"from": first, "to": last, "format": "focus"}).text)
+        return 0
+    report = get("/costs", **{"from": first, "to": last, "group_by": args.group_by}).json()
     if args.json:
         print(json.dumps(report, indent=2))
-        return 0
-    connections = requests.get(f"{args.api_url}/integrations/anthropic", headers=headers, timeout=30).json()
-    for connection in connections.get("connections", []):
-        print(render_summary(connection, report, seconds=None))
-    if not connections.get("connections"):
-        print("No Anthropic connection yet.")
+    elif args.csv:
+        _print_csv(report)
+    else:
+        summary = get("/costs", **{"from": first, "to": last, "group_by": "date,workspace_id,model"}).json()
+        connections = get("/integrations/anthropic").json()["connections"]
+        for connection in connections:
+            print(render_summary(connection, summary, seconds=None))
+        if not connections:
+            print("No Anthropic connection yet.")
     return 0
+
+
+def _print_csv(report: dict) -> None:
+    writer = csv.writer(sys.stdout)
+    columns = [
+        *report["group_by"],
+        *(["workspace_name"] if "workspace_id" in report["group_by"] else []),
+        "cost_usd",
+        "tokens",
+        "tokens_cost_unknown",
+    ]
+    writer.writerow(columns)
+    for row in report["rows"]:
+        unknown = (row.get("cost_unknown") or {}).get("tokens", 0)
+        writer.writerow([*(row.get(c) for c in columns[:-1]), unknown])
 
 
 if __name__ == "__main__":

@@ -6,18 +6,27 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from pydantic import SecretStr
 
 from pump_anthropic.admin_api import AdminApiClient
-from pump_anthropic.aws import BackfillLauncher, BackfillStartError, SecretStore
+from pump_anthropic.aws import BackfillLauncher, BackfillStartError, SecretStore, SyncQueue
+from pump_anthropic.clock import utc_now
 from pump_anthropic.dal import repository as repo
-from pump_anthropic.exceptions import ConflictError, NotFoundError
+from pump_anthropic.exceptions import ConflictError, NotFoundError, TooManyRequestsError
 from pump_anthropic.keys import check_admin_key_shape, key_hint
 
 logger = logging.getLogger(__name__)
 
 ClientFactory = Callable[[SecretStr], AdminApiClient]
+MANUAL_SYNC_INTERVAL = timedelta(seconds=60)
+# Cost items older than the backfill plus a margin cannot exist; purge looks this far back.
+PURGE_HORIZON_DAYS = 400
+
+
+class SyncRateLimitedError(TooManyRequestsError):
+    code = "sync_rate_limited"
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,35 @@ def _launch(launcher: BackfillLauncher, record: repo.ConnectionRecord, *, mode: 
             error_message=exc.message,
         )
         raise
+
+
+def disconnect(
+    tenant_id: str, connection_id: str, *, purge: bool, secrets: SecretStore, today: date | None = None
+) -> repo.ConnectionRecord:
+    """Stop syncing, delete the stored key (7-day recovery window) and, with `purge`, the connection's costs."""
+    current = get_connection(tenant_id, connection_id)
+    repo.disconnect(tenant_id, connection_id)
+    secrets.delete(current.secret_id)
+    if purge:
+        today = today or utc_now().date()
+        repo.purge_cost_data(tenant_id, connection_id, today - timedelta(days=PURGE_HORIZON_DAYS), today)
+    return get_connection(tenant_id, connection_id)
+
+
+def request_sync(tenant_id: str, connection_id: str, queue: SyncQueue) -> repo.ConnectionRecord:
+    """Queue a sync now; at most one request per connection per minute."""
+    current = get_connection(tenant_id, connection_id)
+    if current.status != "active":
+        raise ConflictError(
+            f"This connection is {current.status}; only an active connection can sync.", code="connection_not_active"
+        )
+    if not repo.claim_manual_sync(tenant_id, connection_id, MANUAL_SYNC_INTERVAL):
+        raise SyncRateLimitedError(
+            f"A sync was requested less than {int(MANUAL_SYNC_INTERVAL.total_seconds())} seconds ago; "
+            "please wait a moment before asking again."
+        )
+    queue.send([{"tenant_id": tenant_id, "connection_id": connection_id, "reason": "manual"}])
+    return current
 
 
 def get_connection(tenant_id: str, connection_id: str) -> repo.ConnectionRecord:

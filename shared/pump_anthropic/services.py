@@ -9,7 +9,7 @@ import boto3
 from pydantic import SecretStr
 
 from pump_anthropic.admin_api import AdminApiClient
-from pump_anthropic.aws import BackfillLauncher, SecretStore
+from pump_anthropic.aws import BackfillLauncher, SecretStore, SyncQueue
 from pump_anthropic.connections import ConnectServices
 from pump_anthropic.dal import repository
 from pump_anthropic.settings import settings
@@ -38,6 +38,14 @@ def backfill_launcher() -> BackfillLauncher:
     if not s.state_machine_arn:
         raise RuntimeError("STATE_MACHINE_ARN is not configured")
     return BackfillLauncher(boto3.client("stepfunctions", region_name=s.region), s.state_machine_arn)
+
+
+@lru_cache(maxsize=1)
+def sync_queue() -> SyncQueue:
+    s = settings()
+    if not s.sync_queue_url:
+        raise RuntimeError("SYNC_QUEUE_URL is not configured")
+    return SyncQueue(boto3.client("sqs", region_name=s.region), s.sync_queue_url)
 
 
 def admin_client(key: SecretStr, deadline: float | None = None) -> AdminApiClient:

@@ -19,6 +19,8 @@ class Settings:
     tenant_claim: str
     region: str
     dynamodb_host: str | None
+    sync_queue_url: str | None
+    sync_lookback_days: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -32,6 +34,8 @@ class Settings:
             tenant_claim=env.get("TENANT_CLAIM", "tenant_id"),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             dynamodb_host=env.get("DYNAMODB_ENDPOINT_URL") or None,
+            sync_queue_url=env.get("SYNC_QUEUE_URL") or None,
+            sync_lookback_days=int(env.get("SYNC_LOOKBACK_DAYS") or 3),
         )
 
 

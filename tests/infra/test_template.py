@@ -24,6 +24,7 @@ FUNCTIONS = {
     "BackfillChunkFunction": ("functions/backfill/", "app.chunk_handler"),
     "BackfillFinalizeFunction": ("functions/backfill/", "app.finalize_handler"),
     "SyncFunction": ("functions/sync/", "app.lambda_handler"),
+    "SyncDispatchFunction": ("functions/sync/", "app.dispatch_handler"),
 }
 # The only grants on "*" we accept, both AWS-managed and attached by SAM: CloudWatch Logs for every function
 # (logs:CreateLogGroup/CreateLogStream/PutLogEvents) and X-Ray from `Tracing: Active`
@@ -209,11 +210,17 @@ def test_routes_and_authorization(translated):
     assert authorizer["jwtConfiguration"] == {"issuer": {"Ref": "JwtIssuer"}, "audience": [{"Ref": "JwtAudience"}]}
 
 
-def test_sync_runs_hourly(translated):
-    schedules = [r for r in translated["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"]
+def test_sync_runs_hourly_through_a_dispatcher_and_a_queue(translated):
+    resources = translated["Resources"]
+    schedules = [r for r in resources.values() if r["Type"] == "AWS::Scheduler::Schedule"]
     assert len(schedules) == 1
     assert schedules[0]["Properties"]["ScheduleExpression"] == "rate(1 hour)"
-    assert schedules[0]["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["SyncFunction", "Arn"]}
+    assert schedules[0]["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["SyncDispatchFunction", "Arn"]}
+    (mapping,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert mapping["Properties"]["FunctionName"] == {"Ref": "SyncFunction"}
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["SyncQueue", "Arn"]}
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert resources["SyncQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] > 0
 
 
 # ---------------------------------------------------------------- least privilege

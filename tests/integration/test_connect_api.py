@@ -165,3 +165,16 @@ def test_costs_rejects_bad_parameters_with_a_sentence(stack, query, code):
     response = stack.call("GET", f"/costs?{query}")
     assert error_of(response) == (400, code)
     assert response.json()["error"]["message"].endswith(".")
+
+
+def test_a_form_encoded_body_gets_400_without_echoing_the_key(stack):
+    # curl -d sends application/x-www-form-urlencoded: the whole JSON becomes a field *name*
+    response = stack.call(
+        "POST",
+        "/integrations/anthropic",
+        '{"admin_key":"' + DEMO_ADMIN_KEY + '"}',
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert error_of(response) == (400, "invalid_request")
+    assert DEMO_ADMIN_KEY not in response.body and "sk-ant" not in response.body
+    assert nothing_stored()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -13,6 +14,9 @@ from pump_anthropic.exceptions import PumpError
 from pump_anthropic.settings import settings
 
 logger = logging.getLogger(__name__)
+
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 
 
 class UnauthorizedError(PumpError):
@@ -43,13 +47,16 @@ def tenant_id(app: APIGatewayHttpResolver) -> str:
 
 
 def _validation_message(exc: RequestValidationError) -> str:
-    # Only the location and the kind of problem: never the submitted value (it may be a key).
+    # Only field names and the kind of problem: never a submitted value. A "field name" can be user input too
+    # (an unexpected key in the body, or a form-encoded body whose only key is the whole JSON), so anything
+    # that is not a plain identifier is left out.
     problems = []
     for error in exc.errors()[:3]:
-        location = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts = [p for p in error.get("loc", ()) if p != "body"]
+        location = ".".join(p if isinstance(p, str) and _FIELD_NAME.fullmatch(p) else "(field)" for p in parts)
         kind = str(error.get("type", "invalid")).replace("_", " ")
-        problems.append(f"{location}: {kind}")
-    return "The request is invalid (" + "; ".join(problems) + ")."
+        problems.append(f"{location or 'body'}: {kind}")
+    return "The request is invalid (" + "; ".join(problems) + "); send a JSON body with Content-Type: application/json."
 
 
 def install_error_handlers(app: APIGatewayHttpResolver) -> None:
@@ -67,5 +74,6 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        logger.error("unhandled error", extra={"error_type": type(exc).__name__})
+        # In the message (not `extra`) so the key redaction on log records applies to the exception text too.
+        logger.error("unhandled error %s: %s", type(exc).__name__, exc)
         return error_response(500, "internal_error", "Something went wrong on our side; please try again.")

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -56,6 +56,7 @@ def connection_body(record: ConnectionRecord) -> dict:
             "finished_at": _iso(record.backfill_finished_at),
         },
         "last_sync_at": _iso(record.last_sync_at),
+        "last_sync": record.last_sync,
         "last_error": (
             {"code": record.last_error_code, "message": record.last_error_message} if record.last_error_code else None
         ),
@@ -84,4 +85,16 @@ def get_connection(connection_id: ConnectionId) -> Response[dict]:
 @router.post("/integrations/anthropic/<connection_id>/backfill", summary="Retry the months that failed")
 def retry_backfill(connection_id: ConnectionId) -> Response[dict]:
     record = connections.retry_backfill(tenant_id(router), connection_id, services.backfill_launcher())
+    return json_response(202, connection_body(record))
+
+
+@router.delete("/integrations/anthropic/<connection_id>", summary="Disconnect: stop syncing and delete the stored key")
+def disconnect(connection_id: ConnectionId, purge: Annotated[bool, Query()] = False) -> Response[dict]:
+    record = connections.disconnect(tenant_id(router), connection_id, purge=purge, secrets=services.secret_store())
+    return json_response(200, connection_body(record))
+
+
+@router.post("/integrations/anthropic/<connection_id>/sync", summary="Sync now (at most once a minute)")
+def sync_now(connection_id: ConnectionId) -> Response[dict]:
+    record = connections.request_sync(tenant_id(router), connection_id, services.sync_queue())
     return json_response(202, connection_body(record))

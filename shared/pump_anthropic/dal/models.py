@@ -78,6 +78,8 @@ class ConnectionModel(_Base):
     backfill_started_at = UTCDateTimeAttribute(null=True)
     backfill_finished_at = UTCDateTimeAttribute(null=True)
     last_sync_at = UTCDateTimeAttribute(null=True)
+    last_sync_json = UnicodeAttribute(null=True)
+    sync_requested_at = UTCDateTimeAttribute(null=True)
     last_error_code = UnicodeAttribute(null=True)
     last_error_message = UnicodeAttribute(null=True)
     gsi1pk = UnicodeAttribute(null=True)

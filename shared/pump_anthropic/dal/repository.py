@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -136,6 +137,7 @@ class ConnectionRecord:
     last_sync_at: datetime | None
     last_error_code: str | None
     last_error_message: str | None
+    last_sync: dict | None = None
     chunks: tuple[ChunkProgress, ...] = field(default=())
 
 
@@ -156,6 +158,7 @@ def _record(model: ConnectionModel, chunks: Iterable[ChunkProgress] = ()) -> Con
         last_sync_at=model.last_sync_at,
         last_error_code=model.last_error_code,
         last_error_message=model.last_error_message,
+        last_sync=json.loads(model.last_sync_json) if model.last_sync_json else None,
         chunks=tuple(chunks),
     )
 
@@ -303,10 +306,83 @@ def finish_backfill(
     else:
         actions += [ConnectionModel.gsi1pk.remove(), ConnectionModel.gsi1sk.remove()]
     try:
-        model.update(actions=actions, condition=ConnectionModel.backfill_run == run)
+        # A connection disconnected (or superseded) while its backfill ran keeps that state.
+        model.update(
+            actions=actions,
+            condition=(ConnectionModel.backfill_run == run) & (ConnectionModel.status == "backfilling"),
+        )
     except UpdateError as exc:
         if not _condition_failed(exc):
             raise _storage_error(exc) from exc
+
+
+def mark_revoked(tenant_id: str, connection_id: str, *, code: str, message: str) -> None:
+    """The key stopped working: out of the sync index, with a sentence for the UI (no retry storm)."""
+    _update_connection(
+        tenant_id,
+        connection_id,
+        [
+            ConnectionModel.status.set("revoked"),
+            ConnectionModel.last_error_code.set(code),
+            ConnectionModel.last_error_message.set(message),
+            ConnectionModel.gsi1pk.remove(),
+            ConnectionModel.gsi1sk.remove(),
+        ],
+    )
+
+
+def record_sync(tenant_id: str, connection_id: str, figures: dict) -> None:
+    payload = json.dumps(figures, default=str, sort_keys=True)
+    _update_connection(
+        tenant_id,
+        connection_id,
+        [ConnectionModel.last_sync_at.set(_now()), ConnectionModel.last_sync_json.set(payload)],
+    )
+
+
+def claim_manual_sync(tenant_id: str, connection_id: str, min_interval: timedelta) -> bool:
+    """Rate limit for "sync now": True for at most one request per connection per `min_interval`."""
+    now = _now()
+    condition = ConnectionModel.sync_requested_at.does_not_exist() | (
+        ConnectionModel.sync_requested_at < now - min_interval
+    )
+    try:
+        ConnectionModel(tenant_pk(tenant_id), f"CONN#{connection_id}").update(
+            actions=[ConnectionModel.sync_requested_at.set(now)],
+            condition=condition & ConnectionModel.pk.exists(),
+        )
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return False
+        raise _storage_error(exc) from exc
+    return True
+
+
+def disconnect(tenant_id: str, connection_id: str) -> None:
+    _update_connection(
+        tenant_id,
+        connection_id,
+        [
+            ConnectionModel.status.set("disconnected"),
+            ConnectionModel.gsi1pk.remove(),
+            ConnectionModel.gsi1sk.remove(),
+        ],
+    )
+
+
+def _update_connection(tenant_id: str, connection_id: str, actions: list) -> None:
+    try:
+        ConnectionModel(tenant_pk(tenant_id), f"CONN#{connection_id}").update(
+            actions=[*actions, ConnectionModel.updated_at.set(_now())], condition=ConnectionModel.pk.exists()
+        )
+    except UpdateError as exc:
+        if not _condition_failed(exc):
+            raise _storage_error(exc) from exc
+
+
+def purge_cost_data(tenant_id: str, connection_id: str, first_day: date, last_day: date) -> int:
+    """Delete the connection's cost items and rollups in [first_day, last_day]; returns items deleted."""
+    return replace_days(tenant_id, connection_id, first_day, last_day, []).deleted
 
 
 def list_active_connections(shard: int) -> Iterator[tuple[str, str]]:
@@ -383,14 +459,19 @@ def record_chunk(
 
 
 def put_workspaces(tenant_id: str, connection_id: str, workspaces: Iterable[tuple[str, str, bool]]) -> None:
+    """Store workspace names, writing only new or renamed ones; a vanished workspace keeps its name for history."""
     pk = connection_pk(tenant_id, connection_id)
-    models = [
-        WorkspaceModel(
-            pk, f"WORKSPACE#{ws_id}", item_type="workspace", workspace_id=ws_id, name=name, archived=archived
+    desired = {
+        m.sk: m.serialize()
+        for m in (
+            WorkspaceModel(
+                pk, f"WORKSPACE#{ws_id}", item_type="workspace", workspace_id=ws_id, name=name, archived=archived
+            )
+            for ws_id, name, archived in workspaces
         )
-        for ws_id, name, archived in workspaces
-    ]
-    _batch_write(puts=[m.serialize() for m in models])
+    }
+    existing = _existing(pk, "WORKSPACE#", "WORKSPACE#~")
+    _batch_write(puts=[attrs for sk, attrs in desired.items() if existing.get(sk) != attrs])
 
 
 def workspace_names(tenant_id: str, connection_ids: Iterable[str]) -> dict[str, str]:

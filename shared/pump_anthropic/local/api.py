@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -170,6 +171,12 @@ def make_http_server(
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
             return
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            # A browser that gives up on a poll mid-response is normal; anything else is still reported.
+            if not isinstance(sys.exc_info()[1], ConnectionError):
+                super().handle_error(request, client_address)
+
+    server = Server((host, port), Handler)
     server.daemon_threads = True
     return server

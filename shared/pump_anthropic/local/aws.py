@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ ACCOUNT_ID = "123456789012"
 TABLE_NAME = "pump-anthropic-local"
 SECRET_PREFIX = "pump-anthropic/"
 STATE_MACHINE_NAME = "pump-anthropic-backfill"
+SYNC_QUEUE_NAME = "pump-anthropic-sync"
 ROOT = Path(__file__).resolve().parents[3]
 ASL_PATH = ROOT / "infra" / "statemachine" / "backfill.asl.json"
 BACKFILL_FUNCTIONS = {
@@ -35,6 +37,7 @@ BACKFILL_FUNCTIONS = {
 LAMBDA_TIMEOUT_SECONDS = 300
 
 Handler = Callable[[dict, Any], Any]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,6 +102,7 @@ class LocalAws:
     handlers: dict[str, Handler] | None = None
     invocations: InvocationLog = field(default_factory=InvocationLog)
     state_machine_arn: str = ""
+    sync_queue_url: str = ""
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def __enter__(self) -> LocalAws:
@@ -123,8 +127,26 @@ class LocalAws:
         self._provision()
 
     def stop(self) -> None:
+        self._stop_running_executions()
         self._stack.close()
         _reset_caches()
+
+    def _stop_running_executions(self, timeout: float = 30.0) -> None:
+        """Executions run on moto's worker threads; stop them so none outlives the mock it writes to."""
+        import boto3
+
+        if not self.state_machine_arn:
+            return
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        running = sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")["executions"]
+        for execution in running:
+            sfn.stop_execution(executionArn=execution["executionArn"], cause="local runtime stopping")
+        deadline = time.monotonic() + timeout
+        for execution in running:
+            while sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "RUNNING":
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.1)
 
     def _provision(self) -> None:
         import boto3
@@ -161,8 +183,58 @@ class LocalAws:
             name=STATE_MACHINE_NAME, definition=definition, roleArn=role_arn
         )["stateMachineArn"]
         os.environ["STATE_MACHINE_ARN"] = self.state_machine_arn
+        sqs = boto3.client("sqs", region_name=REGION)
+        self.sync_queue_url = sqs.create_queue(QueueName=SYNC_QUEUE_NAME, Attributes={"VisibilityTimeout": "2"})[
+            "QueueUrl"
+        ]
+        os.environ["SYNC_QUEUE_URL"] = self.sync_queue_url
         _reset_caches()
         services.bind_storage()
+
+    def fire_sync_schedule(self) -> dict:
+        """What the hourly EventBridge schedule does (moto never fires schedules): run the dispatcher."""
+        from functions.sync import app
+
+        return app.dispatch_handler({"source": "local.schedule"}, FakeLambdaContext("SyncDispatchFunction"))
+
+    def drain_sync_queue(self, max_rounds: int = 50) -> int:
+        """What the SQS event source mapping does: hand queued messages to the sync function in batches.
+
+        Messages the function reports as failed stay in the queue and come back after the visibility timeout.
+        Returns how many messages were processed successfully.
+        """
+        import boto3
+
+        from functions.sync import app
+
+        sqs = boto3.client("sqs", region_name=REGION)
+        done = 0
+        for _ in range(max_rounds):
+            messages = sqs.receive_message(QueueUrl=self.sync_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return done
+            event = {"Records": [_sqs_record(m, self.sync_queue_url) for m in messages]}
+            result = app.lambda_handler(event, FakeLambdaContext("SyncFunction"))
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=self.sync_queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    done += 1
+        return done
+
+
+def _sqs_record(message: dict, queue_url: str) -> dict:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue_url.rsplit('/', 1)[-1]}",
+        "awsRegion": REGION,
+    }
 
 
 def _backfill_handlers() -> dict[str, Handler]:
@@ -195,7 +267,7 @@ def _reset_caches() -> None:
     from pump_anthropic import services, settings
 
     settings.settings.cache_clear()
-    for cached in (services.bind_storage, services.secret_store, services.backfill_launcher):
+    for cached in (services.bind_storage, services.secret_store, services.backfill_launcher, services.sync_queue):
         cached.cache_clear()
 
 
@@ -217,3 +289,33 @@ def _placeholder_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("app.py", "# the local runtime routes invocations to the in-process handlers\n")
     return buffer.getvalue()
+
+
+class LocalScheduler:
+    """Stands in for EventBridge and the SQS event source mapping in `serve`: fires the hourly dispatcher every
+    `sync_every` seconds and hands queued sync messages to the sync function as they arrive."""
+
+    def __init__(self, aws: LocalAws, *, sync_every: float, poll_seconds: float = 0.5) -> None:
+        self._aws = aws
+        self._sync_every = sync_every
+        self._poll_seconds = poll_seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="local-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        next_schedule = time.monotonic() + self._sync_every
+        while not self._stopping.wait(self._poll_seconds):
+            try:
+                if time.monotonic() >= next_schedule:
+                    next_schedule = time.monotonic() + self._sync_every
+                    self._aws.fire_sync_schedule()
+                self._aws.drain_sync_queue()
+            except Exception as exc:  # keep the local scheduler alive, like the managed services would
+                logger.error("local scheduler error %s: %s", type(exc).__name__, exc)

@@ -188,6 +188,10 @@ class Simulator:
             raise ValueError("restate needs days > 0 (pass days or set restate_days)")
         return self.org.restate(days)
 
+    def replace_admin_key(self, admin_key: str) -> None:
+        """The organization deletes its Admin key and creates another: the old one now gets 401."""
+        self._admin_key = admin_key
+
     # -- request handling -------------------------------------------------------------------------
 
     def _track(self, conn: socket.socket, *, open_: bool) -> None:

@@ -1,0 +1,100 @@
+"""The hourly sync of one connection: re-pull a trailing window, write only what changed, stop on a revoked key.
+
+Anthropic restates recent days as late data settles, so every run re-reads today and the previous N days
+(N = SYNC_LOOKBACK_DAYS, default 3), or from the cursor if hours were missed, and diff-writes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from pump_anthropic.aws import SecretNotFoundError, SecretStore
+from pump_anthropic.backfill import BACKFILL_DAYS, ClientFactory, pull_items
+from pump_anthropic.clock import utc_now
+from pump_anthropic.dal import repository as repo
+from pump_anthropic.exceptions import AdminApiAuthError, AdminApiPermissionError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LOOKBACK_DAYS = 3
+REVOKED_MESSAGE = (
+    "Anthropic no longer accepts this Admin key (it was deleted or lost access), so syncing stopped. "
+    "Create a new Admin key and reconnect; the gap will be filled."
+)
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    status: str  # synced | skipped | revoked
+    window_start: date | None = None
+    window_end: date | None = None
+    anthropic_requests: int = 0
+    items_written: int = 0
+    items_unchanged: int = 0
+    items_deleted: int = 0
+
+
+def sync_window(cursor: date | None, today: date, lookback_days: int) -> tuple[date, date]:
+    """[start, today] inclusive: the earlier of the cursor and today − N, never beyond the backfill's reach."""
+    start = today - timedelta(days=lookback_days)
+    if cursor is not None:
+        start = min(start, cursor)
+    return max(start, today - timedelta(days=BACKFILL_DAYS - 1)), today
+
+
+def sync_connection(
+    tenant_id: str,
+    connection_id: str,
+    *,
+    secrets: SecretStore,
+    client_factory: ClientFactory,
+    deadline: float | None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    today: date | None = None,
+) -> SyncOutcome:
+    connection = repo.get_connection(tenant_id, connection_id, with_chunks=False)
+    if connection is None or connection.status != "active":
+        # Backfilling, revoked, disconnected or gone: the backfill or a reconnect owns the data now.
+        return SyncOutcome("skipped")
+    today = today or utc_now().date()
+    start, end = sync_window(repo.get_sync_cursor(tenant_id, connection_id), today, lookback_days)
+    try:
+        key = secrets.get(connection.secret_id)
+        pulled = pull_items(key, client_factory, deadline, start, end + timedelta(days=1), refresh_workspaces=True)
+    except (AdminApiAuthError, AdminApiPermissionError, SecretNotFoundError) as exc:
+        repo.mark_revoked(tenant_id, connection_id, code="key_revoked", message=REVOKED_MESSAGE)
+        logger.warning("connection revoked", extra={"connection_id": connection_id, "error_code": exc.code})
+        return SyncOutcome("revoked")
+    repo.put_workspaces(tenant_id, connection_id, pulled.workspaces)
+    figures = repo.replace_days(tenant_id, connection_id, start, end, pulled.items)
+    repo.advance_sync_cursor(tenant_id, connection_id, end)
+    outcome = SyncOutcome(
+        "synced", start, end, pulled.anthropic_requests, figures.written, figures.unchanged, figures.deleted
+    )
+    repo.record_sync(tenant_id, connection_id, outcome.__dict__)
+    return outcome
+
+
+def dispatch_active_connections(send: Callable[[list[dict]], None], batch_size: int = 10) -> int:
+    """Fan the hourly run out: one message per active connection, sent in batches (SQS takes 10)."""
+    sent = 0
+    batch: list[dict] = []
+    for message in _active_connection_messages():
+        batch.append(message)
+        if len(batch) == batch_size:
+            send(batch)
+            sent += len(batch)
+            batch = []
+    if batch:
+        send(batch)
+        sent += len(batch)
+    return sent
+
+
+def _active_connection_messages() -> Iterator[dict]:
+    for shard in range(repo.SYNC_SHARDS):
+        for tenant_id, connection_id in repo.list_active_connections(shard):
+            yield {"tenant_id": tenant_id, "connection_id": connection_id}
