@@ -1,0 +1,149 @@
+"""End-to-end fixtures: the whole local stack over real HTTP (as `pump-anthropic serve` runs it) and a headless
+Chromium (Debian's package, driven by Playwright's Python package; Playwright's own browser download is not used)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pump_anthropic.local.api import LocalApi, make_http_server
+from pump_anthropic.local.aws import LocalAws
+from pump_anthropic.local.static import static_asset
+from pump_anthropic.simulator import DEMO_ADMIN_KEY, OrgSpec, Simulator
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SMALL_ORG = OrgSpec(seed=11, days=400, workspaces=2, api_keys=3, models=3)
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+# Without the background-networking flags Chromium keeps dialling Google services, which misbehaves offline.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ALLOW_NO_BROWSER = "PUMP_ALLOW_NO_BROWSER"
+
+_artifacts_written: list[Path] = []
+
+
+def _no_browser(reason: str) -> None:
+    """Fail (CI installs Chromium), or skip when the developer explicitly allowed it."""
+    if os.environ.get(ALLOW_NO_BROWSER) == "1":
+        pytest.skip(f"{reason} ({ALLOW_NO_BROWSER}=1)")
+    pytest.fail(
+        f"{reason}. Install Debian's Chromium (`apt-get install -y chromium`; CI's .ci/run does it) "
+        f"or set {ALLOW_NO_BROWSER}=1 to skip the browser tests on this machine.",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    configured = os.environ.get("PUMP_CHROMIUM")
+    candidates = [configured] if configured else [*CHROMIUM_CANDIDATES, shutil.which("chromium") or ""]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    _no_browser(f"No Chromium executable found (looked for {', '.join(c for c in candidates if c)})")
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def browser(chromium_path: str) -> Iterator:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _no_browser("Playwright's Python package is not installed (it is in requirements-dev.txt)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    url: str
+    simulator: Simulator
+    aws: LocalAws
+
+
+@pytest.fixture
+def local_stack() -> Iterator[LocalStack]:
+    """Simulator + embedded AWS + the HTTP shim with the dashboard's static files, on a free port."""
+    with Simulator(SMALL_ORG, admin_key=DEMO_ADMIN_KEY) as simulator, LocalAws(simulator.url) as aws:
+        server = make_http_server(LocalApi(), "127.0.0.1", 0, static=static_asset)
+        server.daemon_threads = False  # so server_close() waits for requests in flight, before the embedded AWS stops
+        _ignore_client_disconnects(server)
+        thread = threading.Thread(target=server.serve_forever, name="dashboard-http", daemon=True)
+        thread.start()
+        try:
+            yield LocalStack(f"http://127.0.0.1:{server.server_address[1]}", simulator, aws)
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+
+@pytest.fixture
+def static_server() -> Iterator[str]:
+    """Only the page's files (no AWS, no simulator): for tests that answer the API calls themselves."""
+    server = make_http_server(LocalApi(routes=[("", "/__none__", _no_api)]), "127.0.0.1", 0, static=static_asset)
+    _ignore_client_disconnects(server)
+    thread = threading.Thread(target=server.serve_forever, name="dashboard-static", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _no_api(event: dict, context: object) -> dict:
+    raise AssertionError("the API should have been answered by the test")
+
+
+def _ignore_client_disconnects(server) -> None:
+    """A closing browser drops its in-flight polls; that is no server error worth a traceback in the test log."""
+    report = server.handle_error
+
+    def handle_error(request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            report(request, client_address)
+
+    server.handle_error = handle_error
+
+
+@pytest.fixture
+def artifact_path() -> Callable[[str], Path]:
+    """Where a test keeps a file for people to look at (test-artifacts/, gitignored); listed after the run."""
+
+    def make(name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / name
+        _artifacts_written.append(path)
+        return path
+
+    return make
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    written = [p for p in _artifacts_written if p.exists()]
+    if written:
+        terminalreporter.section("test artifacts")
+        for path in written:
+            terminalreporter.write_line(f"screenshot: {path}")
