@@ -114,7 +114,7 @@ def build_cost_report(query: CostQuery, rollups: Iterable[StoredRollup], workspa
             values = {
                 "date": rollup.date.isoformat(),
                 "month": rollup.date.strftime("%Y-%m"),
-                "workspace_id": rollup.workspace_id,
+                "workspace_id": line.workspace_id,
                 "model": line.model,
                 "cost_type": line.cost_type,
                 "token_type": line.token_type,

@@ -1,7 +1,8 @@
-"""Per-day rollups: the cost items of one (day, connection, workspace) folded into a few lines for fast reads.
+"""Per-day rollups: a day's cost items of one connection folded into a few lines for fast reads.
 
-A line is one (model, cost_type, token_type, service_tier, context_window); inference geo and description are
-folded in. Pure functions; the repository stores a rollup's lines as JSON.
+A line is one (workspace, model, cost_type, token_type, service_tier, context_window); inference geo and
+description are folded in. A day is normally one stored item, so a 365-day read is ~365 items whatever the
+grouping; a day too large for one DynamoDB item (400 KB) is split into parts. Pure functions.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from decimal import Decimal
 
 from pump_anthropic.normalize import UNIT_REQUESTS, UNIT_TOKENS, CostItem
 
-LINE_DIMENSIONS = ("model", "cost_type", "token_type", "service_tier", "context_window")
+LINE_DIMENSIONS = ("workspace_id", "model", "cost_type", "token_type", "service_tier", "context_window")
+# Well under DynamoDB's 400 KB item limit, leaving room for keys and attribute names.
+MAX_PART_BYTES = 300_000
 
 
 @dataclass
 class RollupLine:
+    workspace_id: str | None
     model: str | None
     cost_type: str | None
     token_type: str | None
@@ -46,60 +50,56 @@ class RollupLine:
 
     def to_json(self) -> list:
         cost = None if self.cost_usd is None else format(self.cost_usd, "f")
-        return [
-            self.model,
-            self.cost_type,
-            self.token_type,
-            self.service_tier,
-            self.context_window,
-            cost,
-            self.tokens,
-            self.requests,
-            self.unpriced_tokens,
-            self.unpriced_requests,
-        ]
+        dims = [getattr(self, d) for d in LINE_DIMENSIONS]
+        return [*dims, cost, self.tokens, self.requests, self.unpriced_tokens, self.unpriced_requests]
 
     @classmethod
     def from_json(cls, raw: list) -> RollupLine:
-        model, cost_type, token_type, tier, window, cost, tokens, requests, unpriced_t, unpriced_r = raw
-        return cls(
-            model,
-            cost_type,
-            token_type,
-            tier,
-            window,
-            None if cost is None else Decimal(cost),
-            tokens,
-            requests,
-            unpriced_t,
-            unpriced_r,
-        )
+        *dims, cost, tokens, requests, unpriced_tokens, unpriced_requests = raw
+        cost_usd = None if cost is None else Decimal(cost)
+        return cls(*dims, cost_usd, tokens, requests, unpriced_tokens, unpriced_requests)
 
 
 @dataclass
 class Rollup:
+    """One stored part of a day's rollup (`part` 0 unless the day needed splitting)."""
+
     date: date
-    workspace_id: str | None
+    part: int
     lines: list[RollupLine] = field(default_factory=list)
 
     def lines_json(self) -> str:
         return json.dumps([line.to_json() for line in self.lines], separators=(",", ":"))
 
 
-def build_rollups(items: Iterable[CostItem]) -> list[Rollup]:
-    """Fold cost items into one rollup per (day, workspace), lines sorted for a stable serialization."""
-    grouped: dict[tuple[date, str | None], dict[tuple, RollupLine]] = defaultdict(dict)
+def build_rollups(items: Iterable[CostItem], max_part_bytes: int = MAX_PART_BYTES) -> list[Rollup]:
+    """Fold cost items into rollups per day, lines sorted so the serialization is stable."""
+    by_day: dict[date, dict[tuple, RollupLine]] = defaultdict(dict)
     for item in items:
         dims = tuple(getattr(item, d) for d in LINE_DIMENSIONS)
-        lines = grouped[(item.date, item.workspace_id)]
+        lines = by_day[item.date]
         line = lines.get(dims)
         if line is None:
             line = lines[dims] = RollupLine(*dims)
         line.add(item)
-    return [
-        Rollup(day, workspace_id, [lines[k] for k in sorted(lines, key=_sort_key)])
-        for (day, workspace_id), lines in sorted(grouped.items(), key=lambda kv: (kv[0][0], _sort_key(kv[0][1:])))
-    ]
+    rollups = []
+    for day in sorted(by_day):
+        lines = by_day[day]
+        rollups += _split(day, [lines[k] for k in sorted(lines, key=_sort_key)], max_part_bytes)
+    return rollups
+
+
+def _split(day: date, lines: list[RollupLine], max_part_bytes: int) -> list[Rollup]:
+    parts = [Rollup(day, 0)]
+    size = 0
+    for line in lines:
+        line_bytes = len(json.dumps(line.to_json(), separators=(",", ":"))) + 1
+        if parts[-1].lines and size + line_bytes > max_part_bytes:
+            parts.append(Rollup(day, len(parts)))
+            size = 0
+        parts[-1].lines.append(line)
+        size += line_bytes
+    return parts
 
 
 def parse_lines(raw: str) -> list[RollupLine]:

@@ -6,7 +6,7 @@ Keys (see docs/storage.md for the access patterns):
   workspace    pk=TENANT#{tenant}#CONN#{connection}       sk=WORKSPACE#{workspace_id or -}
   sync state   pk=TENANT#{tenant}#CONN#{connection}       sk=SYNC
   cost item    pk=TENANT#{tenant}#CONN#{connection}#MONTH#{yyyy-mm}   sk=ITEM#{date}#{item_id}
-  rollup       pk=TENANT#{tenant}#ROLLUP                  sk=DAY#{date}#CONN#{connection}#WS#{workspace_id or -}
+  rollup       pk=TENANT#{tenant}#ROLLUP                  sk=DAY#{date}#CONN#{connection}#P{part}
 """
 
 from __future__ import annotations
@@ -154,8 +154,7 @@ class RollupModel(_Base):
 
     date = UnicodeAttribute()
     connection_id = UnicodeAttribute()
-    workspace_id = UnicodeAttribute(null=True)
-    # JSON list, one entry per (model, cost_type, token_type, service_tier, context_window); see rollups.py.
+    # JSON list, one entry per (workspace, model, cost_type, token_type, service_tier, context_window).
     lines = UnicodeAttribute()
 
 

@@ -96,10 +96,6 @@ def rollups_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}#ROLLUP"
 
 
-def _ws_key(workspace_id: str | None) -> str:
-    return workspace_id or "-"
-
-
 def _sync_shard(connection_id: str) -> str:
     return f"SYNC#{int(hashlib.sha256(connection_id.encode()).hexdigest(), 16) % SYNC_SHARDS:02d}"
 
@@ -547,11 +543,10 @@ def _cost_item_model(tenant_id: str, connection_id: str, item: CostItem) -> Cost
 def _rollup_model(tenant_id: str, connection_id: str, rollup: Rollup) -> RollupModel:
     return RollupModel(
         rollups_pk(tenant_id),
-        f"DAY#{rollup.date.isoformat()}#CONN#{connection_id}#WS#{_ws_key(rollup.workspace_id)}",
+        f"DAY#{rollup.date.isoformat()}#CONN#{connection_id}#P{rollup.part:02d}",
         item_type="rollup",
         date=rollup.date.isoformat(),
         connection_id=connection_id,
-        workspace_id=rollup.workspace_id,
         lines=rollup.lines_json(),
     )
 
@@ -672,7 +667,6 @@ def iter_cost_items(tenant_id: str, connection_id: str, first_day: date, last_da
 class StoredRollup:
     date: date
     connection_id: str
-    workspace_id: str | None
     lines: list
 
 
@@ -682,7 +676,7 @@ def iter_rollups(tenant_id: str, first_day: date, last_day: date) -> Iterator[St
         RollupModel.sk.between(f"DAY#{first_day.isoformat()}", f"DAY#{last_day.isoformat()}~"),
     )
     for m in query:
-        yield StoredRollup(date.fromisoformat(m.date), m.connection_id, m.workspace_id, parse_lines(m.lines))
+        yield StoredRollup(date.fromisoformat(m.date), m.connection_id, parse_lines(m.lines))
 
 
 # ---------------------------------------------------------------- batch writes
