@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration infra simulate serve clean focus-validator
+.PHONY: demo test lint unit integration infra simulate serve clean focus-validator openapi bench
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,8 @@ serve: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Regenerate the committed OpenAPI document (a test fails when it is stale).
+openapi: $(STAMP)
+	$(BIN)/python -c "import json; from pump_anthropic.api.openapi import openapi_document; \
+	print(json.dumps(openapi_document(), indent=2, sort_keys=True))" > docs/openapi.json
