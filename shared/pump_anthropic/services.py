@@ -49,7 +49,8 @@ def sync_queue() -> SyncQueue:
 
 
 def admin_client(key: SecretStr, deadline: float | None = None) -> AdminApiClient:
-    return AdminApiClient(key, settings().anthropic_api_url, deadline=deadline)
+    s = settings()
+    return AdminApiClient(key, s.anthropic_api_url, deadline=deadline, read_timeout=s.anthropic_read_timeout)
 
 
 def connect_services() -> ConnectServices:

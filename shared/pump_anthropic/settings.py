@@ -21,6 +21,7 @@ class Settings:
     dynamodb_host: str | None
     sync_queue_url: str | None
     sync_lookback_days: int
+    anthropic_read_timeout: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -36,6 +37,7 @@ class Settings:
             dynamodb_host=env.get("DYNAMODB_ENDPOINT_URL") or None,
             sync_queue_url=env.get("SYNC_QUEUE_URL") or None,
             sync_lookback_days=int(env.get("SYNC_LOOKBACK_DAYS") or 3),
+            anthropic_read_timeout=float(env.get("ANTHROPIC_READ_TIMEOUT") or 30),
         )
 
 

@@ -44,7 +44,8 @@ def _retriable_error_names() -> set[str]:
     return found
 
 
-CHUNK_RETRIABLE_ERRORS = _retriable_error_names() | LAMBDA_SERVICE_ERRORS
+# A chunk Lambda that hits its own timeout (the deadline should prevent it) is retried too.
+CHUNK_RETRIABLE_ERRORS = _retriable_error_names() | LAMBDA_SERVICE_ERRORS | {"Sandbox.Timedout"}
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
 

@@ -103,6 +103,7 @@ class LocalAws:
     invocations: InvocationLog = field(default_factory=InvocationLog)
     state_machine_arn: str = ""
     sync_queue_url: str = ""
+    _stopped: bool = False
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def __enter__(self) -> LocalAws:
@@ -127,6 +128,9 @@ class LocalAws:
         self._provision()
 
     def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop_running_executions()
         self._stack.close()
         _reset_caches()
