@@ -34,6 +34,9 @@ TOKEN_TYPES = (
 )
 WEB_SEARCH_METRIC = "server_tool_use.web_search_requests"
 
+# Usage on these tiers is billed outside the cost report (reference §2.4): its cost is unknown to us.
+UNPRICED_TIERS = frozenset({"priority", "priority_on_demand"})
+
 UNIT_TOKENS = "tokens"
 UNIT_REQUESTS = "requests"
 
@@ -136,9 +139,30 @@ def _metric_for(cost_type: str | None, token_type: str | None) -> tuple[str | No
     return None, None
 
 
+def covers(cost_dims: Mapping[str, str | None], usage_dims: Mapping[str, str | None]) -> bool:
+    """Whether a cost row prices this usage: equal on every dimension the cost row fills.
+
+    A dimension the cost row leaves null was aggregated over, so it matches any usage value, except the tiers
+    Anthropic bills outside the cost report (priority): their usage is never priced by a tier-less row either.
+    The workspace is different: both reports are grouped by it, so its null means the Default workspace.
+    """
+    for name, cost_value in cost_dims.items():
+        usage_value = usage_dims.get(name)
+        if name == "workspace_id":
+            if cost_value != usage_value:
+                return False
+        elif cost_value is None:
+            if name == "service_tier" and usage_value in UNPRICED_TIERS:
+                return False
+        elif cost_value != usage_value:
+            return False
+    return True
+
+
 def _matches(cost_dims: tuple[str | None, ...], usage_dims: tuple[str | None, ...]) -> bool:
-    # A dimension the cost row leaves null was aggregated over, so it matches any usage value.
-    return all(c is None or c == u for c, u in zip(cost_dims, usage_dims, strict=True))
+    return covers(
+        dict(zip(JOIN_DIMENSIONS, cost_dims, strict=True)), dict(zip(JOIN_DIMENSIONS, usage_dims, strict=True))
+    )
 
 
 def normalize(

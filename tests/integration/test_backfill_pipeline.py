@@ -49,6 +49,40 @@ def independent_cost_totals(base_url: str, first_day: str, last_day: str) -> dic
         page = body["next_page"]
 
 
+def independent_token_totals(base_url: str, first_day: str, last_day: str) -> dict[tuple, int]:
+    """Tokens per (date, workspace_id, model) straight from the usage report (no project code)."""
+    totals: dict[tuple, int] = defaultdict(int)
+    end = (date.fromisoformat(last_day) + timedelta(days=1)).isoformat()
+    params = [
+        ("starting_at", f"{first_day}T00:00:00Z"),
+        ("ending_at", f"{end}T00:00:00Z"),
+        ("limit", "31"),
+        ("group_by[]", "workspace_id"),
+        ("group_by[]", "model"),
+    ]
+    page = None
+    while True:
+        body = requests.get(
+            f"{base_url}/v1/organizations/usage_report/messages",
+            params=params + ([("page", page)] if page else []),
+            headers={"x-api-key": DEMO_ADMIN_KEY, "anthropic-version": "2023-06-01"},
+            timeout=30,
+        ).json()
+        for bucket in body["data"]:
+            for row in bucket["results"]:
+                tokens = (
+                    row["uncached_input_tokens"]
+                    + row["cache_read_input_tokens"]
+                    + row["output_tokens"]
+                    + sum(row["cache_creation"].values())
+                )
+                if tokens:
+                    totals[(bucket["starting_at"][:10], row["workspace_id"], row["model"])] += tokens
+        if not body["has_more"]:
+            return totals
+        page = body["next_page"]
+
+
 def report_totals(report: dict) -> dict[tuple, Decimal]:
     return {
         (row["date"], row["workspace_id"], row["model"]): Decimal(row["cost_usd"])
@@ -89,6 +123,9 @@ def test_backfill_covers_365_days_and_reproduces_the_cost_report_exactly(stack):
     expected = independent_cost_totals(stack.simulator.url, backfill["from"], backfill["to"])
     assert report_totals(report) == {k: v for k, v in expected.items() if v}
     assert Decimal(report["total"]["cost_usd"]) == sum(expected.values())
+    # And the tokens equal the usage report's, per day, workspace and model (priced or not)
+    tokens = {(r["date"], r["workspace_id"], r["model"]): r["tokens"] for r in report["rows"] if r["tokens"]}
+    assert tokens == independent_token_totals(stack.simulator.url, backfill["from"], backfill["to"])
     # And today's partial day is there ("within a few minutes")
     assert any(row["date"] == backfill["to"] for row in report["rows"])
     # And priority-tier usage is shown as cost unknown, never as $0

@@ -197,3 +197,20 @@ def test_normalize_total_equals_the_cost_report_sum_exactly():
     rows = [(f"2026-03-0{n + 1}T00:00:00Z", cost(a)) for n, a in enumerate(amounts)]
     items = normalize(rows, [])
     assert sum(i.cost_usd for i in items) == sum(Decimal(a) for a in amounts) / 100
+
+
+def test_default_workspace_usage_is_not_mixed_with_other_workspaces():
+    # null workspace_id is the Default workspace in both reports, not "any workspace"
+    rows = [(DAY, usage(workspace=None, uncached=10)), (DAY, usage(workspace="wrkspc_b", uncached=90))]
+    items = normalize([(DAY, cost("1", workspace=None)), (DAY, cost("9", workspace="wrkspc_b"))], rows)
+    assert only(items, workspace_id=None).quantity == 10
+    assert only(items, workspace_id="wrkspc_b").quantity == 90
+
+
+def test_web_search_quantity_leaves_out_priority_tier_usage():
+    row = cost("50", cost_type="web_search", token_type=None, tier=None, window=None, geo=None, description="Web")
+    rows = [(DAY, usage(web_search=5)), (DAY, usage(tier="priority", web_search=3))]
+    items = normalize([(DAY, row)], rows)
+    assert only(items, cost_type="web_search", cost_usd=Decimal("0.5")).quantity == 5
+    unknown = only(items, cost_type="web_search", cost_usd=None)
+    assert unknown.quantity == 3 and unknown.service_tier == "priority"
