@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from pydantic import SecretStr
 
 from pump_anthropic.admin_api import AdminApiClient
+from pump_anthropic.allocation import KEY_USAGE_GROUP_BY, KEY_WORKSPACE_GROUP_BY, KeyShare, allocate
 from pump_anthropic.aws import SecretStore
 from pump_anthropic.clock import day_start, monthly_chunks, utc_now
 from pump_anthropic.dal import repository as repo
@@ -114,7 +115,12 @@ def run_chunk(
         key = secrets.get(connection.secret_id)
         pulled = pull_items(key, client_factory, deadline, chunk.start, chunk.end)
         figures = repo.replace_days(
-            chunk.tenant_id, chunk.connection_id, chunk.start, chunk.end - timedelta(days=1), pulled.items
+            chunk.tenant_id,
+            chunk.connection_id,
+            chunk.start,
+            chunk.end - timedelta(days=1),
+            pulled.items,
+            pulled.key_shares,
         )
     except PumpError as exc:
         repo.record_chunk(
@@ -137,7 +143,9 @@ def run_chunk(
 @dataclass(frozen=True)
 class PulledData:
     items: list[CostItem]
+    key_shares: list[KeyShare]
     workspaces: list[tuple[str, str, bool]]
+    api_keys: list[dict]
     anthropic_requests: int
 
 
@@ -148,18 +156,24 @@ def pull_items(
     start: date,
     end: date,
     *,
-    refresh_workspaces: bool = False,
+    refresh_names: bool = False,
 ) -> PulledData:
-    """Cost and usage reports of [start, end) normalized into cost items (end may be tomorrow: today's
-    bucket is in progress and only an ending_at after it includes it)."""
+    """Cost and usage reports of [start, end) normalized into cost items and split across API keys (end may be
+    tomorrow: today's bucket is in progress and only an ending_at after it includes it)."""
+    since, until = day_start(start), day_start(end)
     with client_factory(key, deadline) as client:
-        cost_rows = _rows(client.iter_cost_report(day_start(start), day_start(end), COST_GROUP_BY))
-        usage_rows = _rows(client.iter_usage_report(day_start(start), day_start(end), USAGE_GROUP_BY))
-        workspaces = (
-            [(w.id, w.name, w.archived_at is not None) for w in client.iter_workspaces()] if refresh_workspaces else []
-        )
+        cost_rows = _rows(client.iter_cost_report(since, until, COST_GROUP_BY))
+        usage_rows = _rows(client.iter_usage_report(since, until, USAGE_GROUP_BY))
+        key_usage_rows = _rows(client.iter_usage_report(since, until, KEY_USAGE_GROUP_BY))
+        key_workspace_rows = _rows(client.iter_usage_report(since, until, KEY_WORKSPACE_GROUP_BY))
+        workspaces, api_keys = [], []
+        if refresh_names:
+            workspaces = [(w.id, w.name, w.archived_at is not None) for w in client.iter_workspaces()]
+            api_keys = [k.model_dump() for k in client.iter_api_keys()]
         requests_made = client.request_count
-    return PulledData(normalize(cost_rows, usage_rows), workspaces, requests_made)
+    items = normalize(cost_rows, usage_rows)
+    shares = allocate(items, key_usage_rows, key_workspace_rows)
+    return PulledData(items, shares, workspaces, api_keys, requests_made)
 
 
 def _rows(buckets: Iterable) -> list[tuple]:

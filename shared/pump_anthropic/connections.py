@@ -50,6 +50,7 @@ def connect(tenant_id: str, admin_key: SecretStr, services: ConnectServices) -> 
     with services.client_factory(admin_key) as client:
         organization = client.get_organization()
         workspaces = [(w.id, w.name, w.archived_at is not None) for w in client.iter_workspaces()]
+        api_keys = [k.model_dump() for k in client.iter_api_keys()]
 
     connection_id = connection_id_for(tenant_id, organization.id)
     secret_id = services.secrets.put(
@@ -64,6 +65,7 @@ def connect(tenant_id: str, admin_key: SecretStr, services: ConnectServices) -> 
         secret_id=secret_id,
     )
     repo.put_workspaces(tenant_id, connection_id, workspaces)
+    repo.put_api_keys(tenant_id, connection_id, api_keys)
     if claimed:
         _launch(services.launcher, record, mode="full")
     else:

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from pump_anthropic.allocation import CONSOLE, METHOD_PROPORTIONAL, UNATTRIBUTED
 from pump_anthropic.dal.repository import StoredRollup
 from pump_anthropic.exceptions import InvalidInputError
 
 GROUP_BY_DIMENSIONS = (
     "date",
     "month",
+    "api_key_id",
     "workspace_id",
     "model",
     "cost_type",
@@ -25,6 +27,10 @@ DEFAULT_GROUP_BY = ("date", "workspace_id", "model")
 DEFAULT_RANGE_DAYS = 30
 MAX_RANGE_DAYS = 400
 DEFAULT_WORKSPACE_NAME = "Default workspace"
+SPECIAL_KEY_BUCKETS = {
+    CONSOLE: "Console / Workbench (no API key)",
+    UNATTRIBUTED: "Unattributed (code execution and other cost without per-key usage)",
+}
 
 
 class InvalidQueryError(InvalidInputError):
@@ -104,7 +110,13 @@ def format_usd(value: Decimal | None) -> str | None:
     return text or "0"
 
 
-def build_cost_report(query: CostQuery, rollups: Iterable[StoredRollup], workspace_names: Mapping[str, str]) -> dict:
+def build_cost_report(
+    query: CostQuery,
+    rollups: Iterable[StoredRollup],
+    workspace_names: Mapping[str, str],
+    api_key_names: Mapping[str, Mapping[str, str | None]] | None = None,
+) -> dict:
+    """The GET /costs body. Grouped by `api_key_id`, the rollups must be the per-key ones (allocated cost)."""
     groups: dict[tuple, _Totals] = defaultdict(_Totals)
     total = _Totals()
     for rollup in rollups:
@@ -114,12 +126,7 @@ def build_cost_report(query: CostQuery, rollups: Iterable[StoredRollup], workspa
             values = {
                 "date": rollup.date.isoformat(),
                 "month": rollup.date.strftime("%Y-%m"),
-                "workspace_id": line.workspace_id,
-                "model": line.model,
-                "cost_type": line.cost_type,
-                "token_type": line.token_type,
-                "service_tier": line.service_tier,
-                "context_window": line.context_window,
+                **dict(zip(rollup.dimensions, line.dims, strict=True)),
             }
             key = tuple(values[d] for d in query.group_by)
             figures = (line.cost_usd, line.tokens, line.unpriced_tokens, line.unpriced_requests)
@@ -138,6 +145,8 @@ def build_cost_report(query: CostQuery, rollups: Iterable[StoredRollup], workspa
                 "workspace_name",
                 DEFAULT_WORKSPACE_NAME if ws is None else workspace_names.get(ws, ws),
             )
+        if "api_key_id" in row:
+            row = _with_api_key_names(row, api_key_names or {})
         row.update(groups[key].as_dict())
         rows.append(row)
     return {
@@ -148,6 +157,19 @@ def build_cost_report(query: CostQuery, rollups: Iterable[StoredRollup], workspa
         "total": total.as_dict(),
         "rows": rows,
     }
+
+
+def _with_api_key_names(row: dict, names: Mapping[str, Mapping[str, str | None]]) -> dict:
+    key = row["api_key_id"]
+    if key in SPECIAL_KEY_BUCKETS:
+        name, hint, method = SPECIAL_KEY_BUCKETS[key], None, key if key == UNATTRIBUTED else METHOD_PROPORTIONAL
+    else:
+        known = names.get(key) or {}
+        name, hint, method = known.get("name") or key, known.get("hint"), METHOD_PROPORTIONAL
+    row = _insert_after(row, "api_key_id", "api_key_name", name)
+    row = _insert_after(row, "api_key_name", "api_key_hint", hint)
+    # Per-key cost is allocated (Anthropic reports cost per workspace, usage per key): say so on every row.
+    return _insert_after(row, "api_key_hint", "allocation", method)
 
 
 def _insert_after(row: dict, after: str, key: str, value: object) -> dict:

@@ -63,13 +63,14 @@ def sync_connection(
     start, end = sync_window(repo.get_sync_cursor(tenant_id, connection_id), today, lookback_days)
     try:
         key = secrets.get(connection.secret_id)
-        pulled = pull_items(key, client_factory, deadline, start, end + timedelta(days=1), refresh_workspaces=True)
+        pulled = pull_items(key, client_factory, deadline, start, end + timedelta(days=1), refresh_names=True)
     except (AdminApiAuthError, AdminApiPermissionError, SecretNotFoundError) as exc:
         repo.mark_revoked(tenant_id, connection_id, code="key_revoked", message=REVOKED_MESSAGE)
         logger.warning("connection revoked", extra={"connection_id": connection_id, "error_code": exc.code})
         return SyncOutcome("revoked")
     repo.put_workspaces(tenant_id, connection_id, pulled.workspaces)
-    figures = repo.replace_days(tenant_id, connection_id, start, end, pulled.items)
+    repo.put_api_keys(tenant_id, connection_id, pulled.api_keys)
+    figures = repo.replace_days(tenant_id, connection_id, start, end, pulled.items, pulled.key_shares)
     repo.advance_sync_cursor(tenant_id, connection_id, end)
     outcome = SyncOutcome(
         "synced", start, end, pulled.anthropic_requests, figures.written, figures.unchanged, figures.deleted

@@ -6,7 +6,7 @@ import pytest
 from pump_anthropic.costs import InvalidQueryError, build_cost_report, parse_cost_query
 from pump_anthropic.dal.repository import StoredRollup
 from pump_anthropic.normalize import CostItem
-from pump_anthropic.rollups import build_rollups, parse_lines
+from pump_anthropic.rollups import LINE_DIMENSIONS, build_rollups, parse_lines
 
 TODAY = date(2026, 11, 25)
 
@@ -40,7 +40,7 @@ def item(
 
 
 def stored(items) -> list[StoredRollup]:
-    return [StoredRollup(r.date, "conn_1", parse_lines(r.lines_json())) for r in build_rollups(items)]
+    return [StoredRollup(r.date, "conn_1", LINE_DIMENSIONS, parse_lines(r.lines_json())) for r in build_rollups(items)]
 
 
 def test_rollups_fold_geo_and_keep_exact_sums():

@@ -8,7 +8,10 @@ import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from pump_anthropic.exceptions import PumpError
 from pump_anthropic.settings import settings
@@ -17,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+# Where Powertools decodes and parses the request body, before any route code runs.
+_BODY_READER_MODULE = "aws_lambda_powertools.event_handler.middlewares.openapi_validation"
+_BODY_READER_FUNCTION = "_get_body"
 
 
 class UnauthorizedError(PumpError):
@@ -39,8 +45,8 @@ def json_response(status: int, body: Any) -> Response:
 
 def tenant_id(app: APIGatewayHttpResolver) -> str:
     """The tenant comes only from the authorizer's verified JWT claims, never from the request body."""
-    claims = app.current_event.request_context.authorizer.jwt_claim or {}
-    value = claims.get(settings().tenant_claim)
+    claims = app.current_event.request_context.authorizer.jwt_claim
+    value = claims.get(settings().tenant_claim) if isinstance(claims, dict) else None
     if not isinstance(value, str) or not value.strip() or len(value) > 256:
         raise UnauthorizedError("This request carries no tenant; sign in again.")
     return value
@@ -59,6 +65,18 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "The request is invalid (" + "; ".join(problems) + "); send a JSON body with Content-Type: application/json."
 
 
+def _raised_reading_body(exc: BaseException) -> bool:
+    """True when the exception came from Powertools decoding the request body (bad base64, bytes that are not
+    UTF-8, JSON nested past the recursion limit, a multipart type without a boundary): the client's fault."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == _BODY_READER_FUNCTION and frame.f_globals.get("__name__") == _BODY_READER_MODULE:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def install_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(PumpError)
     def _pump_error(exc: PumpError) -> Response:
@@ -67,6 +85,12 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         return error_response(400, "invalid_request", _validation_message(exc))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_media_type(_exc: RequestUnsupportedContentType) -> Response:
+        return error_response(
+            415, "unsupported_media_type", "Send the body as JSON with Content-Type: application/json."
+        )
 
     @app.not_found
     def _not_found(_exc: Exception) -> Response:
@@ -77,3 +101,13 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
         # In the message (not `extra`) so the key redaction on log records applies to the exception text too.
         logger.error("unhandled error %s: %s", type(exc).__name__, exc)
         return error_response(500, "internal_error", "Something went wrong on our side; please try again.")
+
+    @app.exception_handler([ValueError, RecursionError])
+    def _unreadable_body(exc: Exception) -> Response:
+        if _raised_reading_body(exc):
+            return error_response(
+                400,
+                "invalid_request",
+                "The request body could not be read; send a JSON body with Content-Type: application/json.",
+            )
+        return _unexpected(exc)

@@ -37,9 +37,11 @@ def get_costs(
 
 def cost_report(tenant: str, query: costs.CostQuery) -> dict:
     connection_ids = [c.connection_id for c in repo.list_connections(tenant)]
-    rollups = repo.iter_rollups(tenant, query.first_day, query.last_day)
+    by_api_key = "api_key_id" in query.group_by
+    rollups = repo.iter_rollups(tenant, query.first_day, query.last_day, by_api_key=by_api_key)
     names = repo.workspace_names(tenant, connection_ids) if "workspace_id" in query.group_by else {}
-    return costs.build_cost_report(query, rollups, names)
+    key_names = repo.api_key_names(tenant, connection_ids) if by_api_key else {}
+    return costs.build_cost_report(query, rollups, names, key_names)
 
 
 @router.get(

@@ -3,10 +3,12 @@
 Keys (see docs/storage.md for the access patterns):
   connection   pk=TENANT#{tenant}                         sk=CONN#{connection}      gsi1: SYNC#{shard} / {connection}
   chunk        pk=TENANT#{tenant}#CONN#{connection}       sk=CHUNK#{start}
-  workspace    pk=TENANT#{tenant}#CONN#{connection}       sk=WORKSPACE#{workspace_id or -}
+  workspace    pk=TENANT#{tenant}#CONN#{connection}       sk=WORKSPACE#{workspace_id}
+  api key      pk=TENANT#{tenant}#CONN#{connection}       sk=APIKEY#{api_key_id}
   sync state   pk=TENANT#{tenant}#CONN#{connection}       sk=SYNC
   cost item    pk=TENANT#{tenant}#CONN#{connection}#MONTH#{yyyy-mm}   sk=ITEM#{date}#{item_id}
   rollup       pk=TENANT#{tenant}#ROLLUP                  sk=DAY#{date}#CONN#{connection}#P{part}
+  key rollup   pk=TENANT#{tenant}#ROLLUP                  sk=KEYDAY#{date}#CONN#{connection}#P{part}
 """
 
 from __future__ import annotations
@@ -113,6 +115,17 @@ class WorkspaceModel(_Base):
     archived = BooleanAttribute(default=False)
 
 
+class ApiKeyModel(_Base):
+    class Meta(_Base.Meta):
+        pass
+
+    api_key_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    partial_key_hint = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    workspace_id = UnicodeAttribute(null=True)
+
+
 class SyncStateModel(_Base):
     class Meta(_Base.Meta):
         pass
@@ -162,6 +175,7 @@ ALL_MODELS: tuple[type[_Base], ...] = (
     ConnectionModel,
     ChunkModel,
     WorkspaceModel,
+    ApiKeyModel,
     SyncStateModel,
     CostItemModel,
     RollupModel,

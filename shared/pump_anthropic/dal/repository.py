@@ -15,8 +15,10 @@ from pynamodb.connection import TableConnection
 from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 from pynamodb.expressions.condition import Condition
 
+from pump_anthropic.allocation import KeyShare
 from pump_anthropic.dal.models import (
     ALL_MODELS,
+    ApiKeyModel,
     ChunkModel,
     ConnectionModel,
     CostItemModel,
@@ -26,7 +28,14 @@ from pump_anthropic.dal.models import (
 )
 from pump_anthropic.exceptions import PumpError
 from pump_anthropic.normalize import CostItem
-from pump_anthropic.rollups import Rollup, build_rollups, parse_lines
+from pump_anthropic.rollups import (
+    KEY_LINE_DIMENSIONS,
+    LINE_DIMENSIONS,
+    Rollup,
+    build_key_rollups,
+    build_rollups,
+    parse_lines,
+)
 
 SYNC_SHARDS = 16
 BATCH_SIZE = 25
@@ -470,6 +479,38 @@ def put_workspaces(tenant_id: str, connection_id: str, workspaces: Iterable[tupl
     _batch_write(puts=[attrs for sk, attrs in desired.items() if existing.get(sk) != attrs])
 
 
+def put_api_keys(tenant_id: str, connection_id: str, api_keys: Iterable[dict]) -> None:
+    """Store API key names and hints, writing only what changed; a deleted key keeps its name for history."""
+    pk = connection_pk(tenant_id, connection_id)
+    desired = {
+        m.sk: m.serialize()
+        for m in (
+            ApiKeyModel(
+                pk,
+                f"APIKEY#{key['id']}",
+                item_type="api_key",
+                api_key_id=key["id"],
+                name=key.get("name") or key["id"],
+                partial_key_hint=key.get("partial_key_hint"),
+                status=key.get("status"),
+                workspace_id=key.get("workspace_id"),
+            )
+            for key in api_keys
+        )
+    }
+    existing = _existing(pk, "APIKEY#", "APIKEY#~")
+    _batch_write(puts=[attrs for sk, attrs in desired.items() if existing.get(sk) != attrs])
+
+
+def api_key_names(tenant_id: str, connection_ids: Iterable[str]) -> dict[str, dict]:
+    """api_key_id → {"name", "hint", "status"} across the tenant's connections."""
+    names: dict[str, dict] = {}
+    for connection_id in connection_ids:
+        for m in ApiKeyModel.query(connection_pk(tenant_id, connection_id), ApiKeyModel.sk.startswith("APIKEY#")):
+            names[m.api_key_id] = {"name": m.name, "hint": m.partial_key_hint, "status": m.status}
+    return names
+
+
 def workspace_names(tenant_id: str, connection_ids: Iterable[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     for connection_id in connection_ids:
@@ -540,10 +581,14 @@ def _cost_item_model(tenant_id: str, connection_id: str, item: CostItem) -> Cost
     )
 
 
-def _rollup_model(tenant_id: str, connection_id: str, rollup: Rollup) -> RollupModel:
+ROLLUP_PREFIX = "DAY#"
+KEY_ROLLUP_PREFIX = "KEYDAY#"
+
+
+def _rollup_model(tenant_id: str, connection_id: str, rollup: Rollup, prefix: str = ROLLUP_PREFIX) -> RollupModel:
     return RollupModel(
         rollups_pk(tenant_id),
-        f"DAY#{rollup.date.isoformat()}#CONN#{connection_id}#P{rollup.part:02d}",
+        f"{prefix}{rollup.date.isoformat()}#CONN#{connection_id}#P{rollup.part:02d}",
         item_type="rollup",
         date=rollup.date.isoformat(),
         connection_id=connection_id,
@@ -552,12 +597,18 @@ def _rollup_model(tenant_id: str, connection_id: str, rollup: Rollup) -> RollupM
 
 
 def replace_days(
-    tenant_id: str, connection_id: str, first_day: date, last_day: date, items: Iterable[CostItem]
+    tenant_id: str,
+    connection_id: str,
+    first_day: date,
+    last_day: date,
+    items: Iterable[CostItem],
+    key_shares: Iterable[KeyShare] = (),
 ) -> DayWriteFigures:
     """Make the stored items and rollups of [first_day, last_day] equal `items`.
 
     Writes only what changed and deletes what vanished (Anthropic restates recent days), so re-running a chunk
-    leaves the table identical and a quiet re-pull costs reads, not writes.
+    leaves the table identical and a quiet re-pull costs reads, not writes. `key_shares` (the per-API-key
+    allocation of `items`) become the days' API-key rollups.
     """
     items = [i for i in items if first_day <= i.date <= last_day]
     desired = {m.sk: m.serialize() for m in (_cost_item_model(tenant_id, connection_id, i) for i in items)}
@@ -569,16 +620,21 @@ def replace_days(
         existing = _existing(pk, f"ITEM#{first_day.isoformat()}", f"ITEM#{last_day.isoformat()}~")
         _diff(pk, {k: v for k, v in desired.items() if k[5:12] == month}, existing, puts, deletes, figures)
 
-    rollup_models = [_rollup_model(tenant_id, connection_id, r) for r in build_rollups(items)]
-    desired_rollups = {m.sk: m.serialize() for m in rollup_models}
-    existing_rollups = {
-        sk: raw
-        for sk, raw in _existing(
-            rollups_pk(tenant_id), f"DAY#{first_day.isoformat()}", f"DAY#{last_day.isoformat()}~"
-        ).items()
-        if f"#CONN#{connection_id}#" in sk
-    }
-    _diff(rollups_pk(tenant_id), desired_rollups, existing_rollups, puts, deletes, DayWriteFigures())
+    for prefix, rollups in (
+        (ROLLUP_PREFIX, build_rollups(items)),
+        (KEY_ROLLUP_PREFIX, build_key_rollups(s for s in key_shares if first_day <= s.item.date <= last_day)),
+    ):
+        desired_rollups = {
+            m.sk: m.serialize() for m in (_rollup_model(tenant_id, connection_id, r, prefix) for r in rollups)
+        }
+        existing_rollups = {
+            sk: raw
+            for sk, raw in _existing(
+                rollups_pk(tenant_id), f"{prefix}{first_day.isoformat()}", f"{prefix}{last_day.isoformat()}~"
+            ).items()
+            if f"#CONN#{connection_id}#" in sk
+        }
+        _diff(rollups_pk(tenant_id), desired_rollups, existing_rollups, puts, deletes, DayWriteFigures())
     _batch_write(puts=puts, deletes=deletes)
     return figures
 
@@ -667,16 +723,21 @@ def iter_cost_items(tenant_id: str, connection_id: str, first_day: date, last_da
 class StoredRollup:
     date: date
     connection_id: str
+    dimensions: tuple[str, ...]
     lines: list
 
 
-def iter_rollups(tenant_id: str, first_day: date, last_day: date) -> Iterator[StoredRollup]:
+def iter_rollups(
+    tenant_id: str, first_day: date, last_day: date, *, by_api_key: bool = False
+) -> Iterator[StoredRollup]:
+    """The tenant's rollups of [first_day, last_day]: cost lines, or with `by_api_key` the per-key lines."""
+    prefix, dimensions = (KEY_ROLLUP_PREFIX, KEY_LINE_DIMENSIONS) if by_api_key else (ROLLUP_PREFIX, LINE_DIMENSIONS)
     query = RollupModel.query(
         rollups_pk(tenant_id),
-        RollupModel.sk.between(f"DAY#{first_day.isoformat()}", f"DAY#{last_day.isoformat()}~"),
+        RollupModel.sk.between(f"{prefix}{first_day.isoformat()}", f"{prefix}{last_day.isoformat()}~"),
     )
     for m in query:
-        yield StoredRollup(date.fromisoformat(m.date), m.connection_id, parse_lines(m.lines))
+        yield StoredRollup(date.fromisoformat(m.date), m.connection_id, dimensions, parse_lines(m.lines))
 
 
 # ---------------------------------------------------------------- batch writes

@@ -1,0 +1,144 @@
+"""Cost per API key: each cost item split across the keys that consumed it, exactly. Pure functions.
+
+Anthropic's cost report cannot be grouped by API key; its usage report can. Within one cost item (day,
+workspace, model, token type, tier, context window, geo) every token has the same unit price, so the item's
+cost splits across keys in proportion to their tokens (web search: requests). The usage report caps
+`group_by[]` at five values, and the price dimensions plus the key are six, so keys are pulled as
+(api_key_id, model, service_tier, context_window, inference_geo) and placed in their workspace with a second,
+cheap report grouped by (api_key_id, workspace_id). A key seen in exactly one workspace that day (every
+workspace-scoped key) is placed exactly. Usage without a key (Console/Workbench, `api_key_id` null) is what
+remains of the workspace's usage after its keys: its own "Console" bucket. What a key used in several
+workspaces the same day, and costs with no usage counterpart (code execution, unknown cost types), go to an
+explicit "unattributed" bucket, never spread silently.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from pump_anthropic.normalize import TOKEN_TYPES, WEB_SEARCH_METRIC, CostItem, bucket_date, covers, metric_value
+
+KEY_USAGE_GROUP_BY = ("api_key_id", "model", "service_tier", "context_window", "inference_geo")
+KEY_WORKSPACE_GROUP_BY = ("api_key_id", "workspace_id")
+PRICE_DIMENSIONS = ("model", "service_tier", "context_window", "inference_geo")
+FINEST_SPLIT_DECIMALS = 12
+
+CONSOLE = "console"  # usage with no API key (Console, Workbench)
+UNATTRIBUTED = "unattributed"  # cost we cannot tie to any key
+METHOD_PROPORTIONAL = "proportional_usage"
+METHOD_UNATTRIBUTED = "unattributed"
+
+Rows = Iterable[tuple[str | datetime, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyShare:
+    """One key's part of one cost item. `api_key` is a key id, CONSOLE or UNATTRIBUTED."""
+
+    item: CostItem
+    api_key: str
+    cost_usd: Decimal | None
+    quantity: int | None
+    method: str
+
+
+def split_exactly(total: Decimal, weights: Mapping[str, int]) -> dict[str, Decimal]:
+    """Split `total` in proportion to `weights` so the parts add up to `total` exactly.
+
+    Parts are cut at Anthropic's own precision (the decimals of `total`) but never coarser than 10^-12 USD, since
+    a trimmed amount ("0.00001") can hide finer per-key parts; the leftover units go one each to the largest
+    remainders, ties broken by key: deterministic, non-negative, independent of the mapping's order.
+    """
+    positive = {k: w for k, w in weights.items() if w > 0}
+    if not positive:
+        raise ValueError("nothing to split across")
+    whole = sum(positive.values())
+    exponent = min(total.as_tuple().exponent, -FINEST_SPLIT_DECIMALS)
+    unit = Decimal(1).scaleb(exponent)
+    exact = {k: total * w / whole for k, w in positive.items()}
+    parts = {k: v.quantize(unit, rounding=ROUND_FLOOR) for k, v in exact.items()}
+    leftover = int((total - sum(parts.values())) / unit)
+    for key in sorted(parts, key=lambda k: (-(exact[k] - parts[k]), k))[:leftover]:
+        parts[key] += unit
+    return parts
+
+
+def _workspace_of_keys(key_workspace_rows: Rows) -> dict[tuple[date, str], str | None]:
+    """(day, key) → the one workspace the key was used in that day; keys seen in several are left out."""
+    seen: dict[tuple[date, str], set[str | None]] = defaultdict(set)
+    for starting_at, row in key_workspace_rows:
+        if row.get("api_key_id"):
+            seen[(bucket_date(starting_at), row["api_key_id"])].add(row.get("workspace_id"))
+    return {key: next(iter(ws)) for key, ws in seen.items() if len(ws) == 1}
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyUsage:
+    day: date
+    api_key: str
+    workspace_id: str | None
+    dims: Mapping[str, str | None]
+    row: Mapping[str, Any]
+
+
+def allocate(items: Iterable[CostItem], key_usage_rows: Rows, key_workspace_rows: Rows) -> list[KeyShare]:
+    """Split every cost item across API keys (see the module docstring); shares of an item sum to it exactly."""
+    workspace_of = _workspace_of_keys(key_workspace_rows)
+    usage: dict[tuple[date, str | None], list[_KeyUsage]] = defaultdict(list)
+    ambiguous: dict[date, list[_KeyUsage]] = defaultdict(list)
+    for starting_at, row in key_usage_rows:
+        day, key = bucket_date(starting_at), row.get("api_key_id")
+        if not key:
+            continue  # Console usage is derived as the workspace's remainder
+        dims = {d: row.get(d) for d in PRICE_DIMENSIONS}
+        if (day, key) in workspace_of:
+            ws = workspace_of[(day, key)]
+            usage[(day, ws)].append(_KeyUsage(day, key, ws, dims, row))
+        else:
+            ambiguous[day].append(_KeyUsage(day, key, None, dims, row))
+    shares: list[KeyShare] = []
+    for item in items:
+        shares += _shares_of(item, usage.get((item.date, item.workspace_id), ()), ambiguous.get(item.date, ()))
+    return shares
+
+
+def _metric(item: CostItem) -> str | None:
+    if item.cost_type == "web_search":
+        return WEB_SEARCH_METRIC
+    return item.token_type if item.token_type in TOKEN_TYPES else None
+
+
+def _shares_of(item: CostItem, keyed: Iterable[_KeyUsage], ambiguous: Iterable[_KeyUsage]) -> list[KeyShare]:
+    metric = _metric(item)
+    if metric is None or not item.quantity:
+        return [KeyShare(item, UNATTRIBUTED, item.cost_usd, item.quantity, METHOD_UNATTRIBUTED)]
+    item_dims = {d: getattr(item, d) for d in PRICE_DIMENSIONS}
+    weights: dict[str, int] = defaultdict(int)
+    for usage in keyed:
+        if covers(item_dims, usage.dims):
+            weights[usage.api_key] += metric_value(usage.row, metric) or 0
+    keyed_total = sum(weights.values())
+    ambiguous_total = sum(metric_value(u.row, metric) or 0 for u in ambiguous if covers(item_dims, u.dims))
+    # What the workspace used beyond its keys: Console, unless it could be a multi-workspace key's usage.
+    remainder = max(item.quantity - keyed_total, 0)
+    if remainder:
+        weights[UNATTRIBUTED if ambiguous_total else CONSOLE] += remainder
+    if not any(weights.values()):
+        return [KeyShare(item, UNATTRIBUTED, item.cost_usd, item.quantity, METHOD_UNATTRIBUTED)]
+    costs = split_exactly(item.cost_usd, weights) if item.cost_usd is not None else {}
+    return [
+        KeyShare(
+            item,
+            key,
+            costs.get(key) if item.cost_usd is not None else None,
+            quantity,
+            METHOD_UNATTRIBUTED if key == UNATTRIBUTED else METHOD_PROPORTIONAL,
+        )
+        for key, quantity in sorted(weights.items())
+        if quantity > 0
+    ]
