@@ -110,6 +110,14 @@ def test_connect_backfill_spend_and_disconnect(local_stack, browser, artifact_pa
     assert page.evaluate("(w => w.scrollWidth <= w.clientWidth)(document.querySelector('.table-wrap'))")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
+    # Stack by API key: allocated figures, the Console bucket among them.
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("radio", name="By API key (allocated)")).to_be_checked()
+    expect(page.locator("#chart-legend")).to_contain_text("Console / Workbench (no API key)")
+    page.get_by_role("radio", name="By API key (allocated)").focus()
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_role("radio", name="By workspace")).to_be_checked()
+
     screenshot = artifact_path("dashboard.png")
     page.screenshot(path=str(screenshot), full_page=True)
     print(f"dashboard screenshot: {screenshot}")

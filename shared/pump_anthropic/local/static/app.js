@@ -285,6 +285,8 @@
         return value ?? "No model";
       case "workspace_id":
         return row.workspace_name || value || "Default workspace";
+      case "api_key_id":
+        return row.api_key_hint ? `${row.api_key_name} (${row.api_key_hint})` : row.api_key_name || value;
       case "cost_type":
         return COST_TYPES[value] || value || "—";
       case "token_type":
@@ -791,7 +793,7 @@
     const slotW = plotW / stacks.length;
     const barW = Math.max(1, slotW * (stacks.length > 60 ? 0.9 : 0.75));
 
-    const by = seriesDim === "model" ? "model" : "workspace";
+    const by = { model: "model", workspace_id: "workspace", api_key_id: "API key (allocated)" }[seriesDim];
     const per = range.bucket === "date" ? "day" : "month";
     const root = svg("svg", {
       viewBox: `0 0 ${width} ${height}`,
