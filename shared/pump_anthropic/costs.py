@@ -159,13 +159,16 @@ def build_cost_report(
     }
 
 
-def _with_api_key_names(row: dict, names: Mapping[str, Mapping[str, str | None]]) -> dict:
-    key = row["api_key_id"]
+def api_key_label(key: str, names: Mapping[str, Mapping[str, str | None]]) -> tuple[str, str | None, str]:
+    """(name, hint, allocation method) of an allocation bucket: a key id, CONSOLE or UNATTRIBUTED."""
     if key in SPECIAL_KEY_BUCKETS:
-        name, hint, method = SPECIAL_KEY_BUCKETS[key], None, key if key == UNATTRIBUTED else METHOD_PROPORTIONAL
-    else:
-        known = names.get(key) or {}
-        name, hint, method = known.get("name") or key, known.get("hint"), METHOD_PROPORTIONAL
+        return SPECIAL_KEY_BUCKETS[key], None, key if key == UNATTRIBUTED else METHOD_PROPORTIONAL
+    known = names.get(key) or {}
+    return known.get("name") or key, known.get("hint"), METHOD_PROPORTIONAL
+
+
+def _with_api_key_names(row: dict, names: Mapping[str, Mapping[str, str | None]]) -> dict:
+    name, hint, method = api_key_label(row["api_key_id"], names)
     row = _insert_after(row, "api_key_id", "api_key_name", name)
     row = _insert_after(row, "api_key_name", "api_key_hint", hint)
     # Per-key cost is allocated (Anthropic reports cost per workspace, usage per key): say so on every row.

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
+from pump_anthropic.dal.repository import StoredRollup
 from pump_anthropic.exceptions import InvalidInputError
 from pump_anthropic.focus import COLUMNS, BillingContext, to_focus_row
-from pump_anthropic.normalize import CostItem
+from pump_anthropic.normalize import UNIT_REQUESTS, UNIT_TOKENS, CostItem
+from pump_anthropic.rollups import RollupLine
 
 CONTENT_TYPE = "text/csv; charset=utf-8"
 
@@ -74,6 +77,63 @@ def focus_csv_lines(connections: Iterable[ConnectionItems], workspace_names: Map
             )
             row = to_focus_row(item, context)
             yield _line(_cell(row[column]) for column in COLUMNS)
+
+
+@dataclass(frozen=True)
+class ConnectionKeyLines:
+    """One connection's per-API-key rollups (allocation) with the organization they bill to."""
+
+    organization_id: str
+    organization_name: str
+    rollups: Iterable[StoredRollup]
+
+
+def allocated_focus_csv_lines(
+    connections: Iterable[ConnectionKeyLines],
+    workspace_names: Mapping[str, str],
+    key_label: Callable[[str], tuple[str, str]],
+) -> Iterator[str]:
+    """The FOCUS CSV with cost allocated to API keys: one row per (day, key, workspace, model, cost type, token
+    type, tier, context window), x_ApiKeyId/x_ApiKeyName/x_AllocationMethod filled. Inference geo is folded in
+    (the per-key rollups don't keep it), so SkuPriceId has no geo part here."""
+    yield _line(COLUMNS)
+    for connection in connections:
+        for rollup in connection.rollups:
+            for line in rollup.lines:
+                values = dict(zip(rollup.dimensions, line.dims, strict=True))
+                item = _item_of(rollup.date, values, line)
+                name, method = key_label(values["api_key_id"])
+                context = BillingContext(
+                    connection.organization_id,
+                    connection.organization_name,
+                    workspace_names.get(item.workspace_id) if item.workspace_id else None,
+                    values["api_key_id"],
+                    name,
+                    method,
+                )
+                yield _line(_cell(value) for value in (to_focus_row(item, context)[c] for c in COLUMNS))
+
+
+def _item_of(day: date, values: Mapping[str, str | None], line: RollupLine) -> CostItem:
+    quantity, unit = (line.requests, UNIT_REQUESTS) if values["cost_type"] == "web_search" else (line.tokens, None)
+    if unit is None:
+        unit = UNIT_TOKENS if values["token_type"] else None
+        quantity = line.tokens if unit else None
+    return CostItem(
+        date=day,
+        workspace_id=values["workspace_id"],
+        model=values["model"],
+        cost_type=values["cost_type"],
+        token_type=values["token_type"],
+        service_tier=values["service_tier"],
+        context_window=values["context_window"],
+        inference_geo=None,
+        cost_usd=line.cost_usd,
+        amount_cents=line.cost_usd * 100 if line.cost_usd is not None else None,
+        quantity=quantity,
+        unit=unit,
+        description=None,
+    )
 
 
 def join_within(lines: Iterable[str], max_bytes: int) -> str:

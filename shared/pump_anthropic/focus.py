@@ -116,6 +116,9 @@ EXTENSION_COLUMNS = (
     "x_InferenceGeo",
     "x_AmountCentsRaw",
     "x_SourceEndpoint",
+    "x_ApiKeyId",
+    "x_ApiKeyName",
+    "x_AllocationMethod",
 )
 COLUMNS = FOCUS_COLUMNS + EXTENSION_COLUMNS
 
@@ -127,6 +130,10 @@ class BillingContext:
     organization_id: str
     organization_name: str
     workspace_name: str | None = None
+    # Set on rows of the per-API-key export: the key (or console/unattributed) the row's cost is allocated to.
+    api_key_id: str | None = None
+    api_key_name: str | None = None
+    allocation_method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,4 +293,7 @@ def to_focus_row(item: CostItem, context: BillingContext) -> dict[str, Any]:
         "x_InferenceGeo": item.inference_geo,
         "x_AmountCentsRaw": item.amount_cents,
         "x_SourceEndpoint": COST_REPORT if item.cost_known else USAGE_REPORT,
+        "x_ApiKeyId": context.api_key_id,
+        "x_ApiKeyName": context.api_key_name,
+        "x_AllocationMethod": context.allocation_method,
     }

@@ -229,3 +229,28 @@ def add_connection(tenant: str, connection_id: str, org: str, day: date) -> None
         description="Claude Opus 4.6 Usage - Output Tokens",
     )
     repository.replace_days(tenant, connection_id, day, day, [item])
+
+
+def test_export_allocated_to_api_keys_matches_cost_per_key_and_passes_focus_validator(stack, tmp_path):
+    connection = stack.wait_settled(stack.connect().json()["id"])
+    last_day = date.fromisoformat(connection["backfill"]["to"])
+    first_day = last_day - timedelta(days=30)
+
+    response, rows = export(stack, first_day.isoformat(), last_day.isoformat(), allocation="api_key")
+
+    assert response.status == 200, response.body[:500]
+    by_key = stack.call(
+        "GET", "/costs?" + urlencode({"from": first_day, "to": last_day, "group_by": "api_key_id"})
+    ).json()
+    exported: dict[str, Decimal] = {}
+    for row in rows:
+        if row["x_CostKnown"] == "true":
+            exported[row["x_ApiKeyId"]] = exported.get(row["x_ApiKeyId"], Decimal(0)) + Decimal(row["BilledCost"])
+    assert exported == {r["api_key_id"]: Decimal(r["cost_usd"]) for r in by_key["rows"] if r["cost_usd"]}
+    assert {r["x_AllocationMethod"] for r in rows} == {"proportional_usage", "unattributed"}
+    assert all(r["x_ApiKeyName"] for r in rows)
+
+    csv_path = tmp_path / "allocated.csv"
+    csv_path.write_text(response.body, encoding="utf-8", newline="")
+    validation = focus_validator(csv_path, CRITERIA)
+    assert validation.failed_rules - UNAVOIDABLE_FAILURES == set(), validation.output[-5000:]

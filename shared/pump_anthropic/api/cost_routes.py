@@ -53,12 +53,18 @@ def get_costs_export(
     from_: Annotated[str | None, Query(alias="from", description="First UTC day, YYYY-MM-DD")] = None,
     to: Annotated[str | None, Query(description="Last UTC day (inclusive), YYYY-MM-DD")] = None,
     format_: Annotated[str | None, Query(alias="format", description="Only 'focus' (the default)")] = None,
+    allocation: Annotated[
+        str | None, Query(description="'api_key': one row per API key's allocated share (x_ApiKeyId)")
+    ] = None,
 ) -> Response[str]:
     tenant = tenant_id(router)
     query = costs.parse_cost_query(from_, to, None, today=utc_now().date())
     if format_ is not None and format_ not in EXPORT_FORMATS:
         raise costs.InvalidQueryError("'format' must be one of: " + ", ".join(EXPORT_FORMATS) + ".")
-    body = export.join_within(focus_export_lines(tenant, query), MAX_EXPORT_BYTES)
+    if allocation is not None and allocation != "api_key":
+        raise costs.InvalidQueryError("'allocation' may only be 'api_key'.")
+    lines = allocated_export_lines(tenant, query) if allocation else focus_export_lines(tenant, query)
+    body = export.join_within(lines, MAX_EXPORT_BYTES)
     filename = f"anthropic-focus-{query.first_day.isoformat()}-{query.last_day.isoformat()}.csv"
     return Response(
         status_code=200,
@@ -81,3 +87,23 @@ def focus_export_lines(tenant: str, query: costs.CostQuery) -> Iterator[str]:
         for c in connections
     )
     return export.focus_csv_lines(sources, names)
+
+
+def allocated_export_lines(tenant: str, query: costs.CostQuery) -> Iterator[str]:
+    """The tenant's FOCUS CSV lines with cost allocated to API keys, from the per-key rollups."""
+    connections = repo.list_connections(tenant)
+    ids = [c.connection_id for c in connections]
+    names, key_names = repo.workspace_names(tenant, ids), repo.api_key_names(tenant, ids)
+    rollups = list(repo.iter_rollups(tenant, query.first_day, query.last_day, by_api_key=True))
+    sources = (
+        export.ConnectionKeyLines(
+            c.organization_id, c.organization_name, (r for r in rollups if r.connection_id == c.connection_id)
+        )
+        for c in connections
+    )
+
+    def label(key: str) -> tuple[str, str]:
+        name, _hint, method = costs.api_key_label(key, key_names)
+        return name, method
+
+    return export.allocated_focus_csv_lines(sources, names, label)
