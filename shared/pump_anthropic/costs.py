@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -44,10 +45,19 @@ class CostQuery:
     group_by: tuple[str, ...]
 
 
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Far outside any real Anthropic data, and far from date arithmetic's limits (year 1 and 9999).
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+GROUP_BY_NAME = re.compile(r"[a-z_]{1,30}")
+
+
 def parse_cost_query(from_: str | None, to: str | None, group_by: str | None, *, today: date) -> CostQuery:
     """Validate the query string; every problem is a 400 with a sentence naming the parameter."""
     last_day = _parse_date("to", to) if to else today
-    first_day = _parse_date("from", from_) if from_ else last_day - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    first_day = (
+        _parse_date("from", from_) if from_ else max(last_day - timedelta(days=DEFAULT_RANGE_DAYS - 1), EARLIEST_DATE)
+    )
     if first_day > last_day:
         raise InvalidQueryError("'from' must be on or before 'to'.")
     if (last_day - first_day).days + 1 > MAX_RANGE_DAYS:
@@ -65,17 +75,20 @@ def parse_cost_query(from_: str | None, to: str | None, group_by: str | None, *,
 
 
 def _quote(value: str) -> str:
-    printable = "".join(ch if ch.isprintable() else "?" for ch in value[:40])
-    return f"'{printable}'"
+    # Echo only what is plainly a dimension name: anything else may be something pasted by mistake (a key).
+    return f"'{value}'" if GROUP_BY_NAME.fullmatch(value) else "(not a dimension name)"
 
 
 def _parse_date(name: str, value: str) -> date:
     try:
-        if len(value) != 10:
+        if not DATE_PATTERN.fullmatch(value):
             raise ValueError
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise InvalidQueryError(f"'{name}' must be a date written YYYY-MM-DD.") from None
+    if not EARLIEST_DATE <= parsed <= LATEST_DATE:
+        raise InvalidQueryError(f"'{name}' must be between {EARLIEST_DATE} and {LATEST_DATE}.")
+    return parsed
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pump_anthropic.exceptions import InvalidInputError
 
 # Anthropic Admin keys look like sk-ant-admin01-<93 url-safe chars>AA. We accept any two-digit version and a
 # generous body length so a format revision doesn't lock users out; the /me call is the real proof.
-ADMIN_KEY_PATTERN = re.compile(r"sk-ant-admin\d{2}-[A-Za-z0-9_-]{20,300}")
+ADMIN_KEY_PATTERN = re.compile(r"sk-ant-admin[0-9]{2}-[A-Za-z0-9_-]{20,300}", re.ASCII)
 STANDARD_KEY_PREFIX = "sk-ant-api"
 MAX_KEY_LENGTH = 400
 

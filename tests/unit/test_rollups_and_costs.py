@@ -134,3 +134,16 @@ def test_parse_cost_query_defaults_to_the_last_30_days_by_date_workspace_model()
     query = parse_cost_query(None, None, None, today=TODAY)
     assert (query.first_day, query.last_day) == (date(2026, 10, 27), TODAY)
     assert query.group_by == ("date", "workspace_id", "model")
+
+
+@pytest.mark.parametrize("value", ["2026-W09-1", "０２０２６-03-01", "2026-03-01 ", "9999-12-31", "0001-01-01"])
+def test_parse_cost_query_takes_only_plain_dates_in_a_sane_range(value):
+    with pytest.raises(InvalidQueryError):
+        parse_cost_query(value, None, None, today=TODAY)
+
+
+def test_parse_cost_query_never_echoes_an_unknown_group_by_that_is_not_a_name():
+    key = "sk-ant-admin01-" + "x" * 93 + "AA"
+    with pytest.raises(InvalidQueryError) as error:
+        parse_cost_query(None, None, f"date,{key}", today=TODAY)
+    assert "sk-ant" not in error.value.message
