@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from pump_anthropic import connections, services
 from pump_anthropic.api.common import json_response, tenant_id
 from pump_anthropic.dal.repository import ConnectionRecord
+from pump_anthropic.exceptions import InvalidInputError
 
 router = APIGatewayHttpRouter()
 ConnectionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -65,8 +66,22 @@ def connection_body(record: ConnectionRecord) -> dict:
     }
 
 
+def _json_body_is_not_an_object() -> bool:
+    """Powertools validates a JSON array's first element as the body, so [{"admin_key": ...}] would connect."""
+    event = router.current_event
+    content_type = event.headers.get("content-type", "").strip()
+    if content_type and not content_type.startswith("application/json"):
+        return False  # a form or multipart body, parsed into fields by Powertools
+    return not isinstance(event.json_body, dict)
+
+
 @router.post("/integrations/anthropic", summary="Connect an Anthropic organization with an Admin API key")
 def connect(body: ConnectBody) -> Response[dict]:
+    if _json_body_is_not_an_object():
+        raise InvalidInputError(
+            "The request is invalid (body: a JSON object is expected); "
+            "send a JSON body with Content-Type: application/json."
+        )
     record = connections.connect(tenant_id(router), body.admin_key, services.connect_services())
     return json_response(202, connection_body(record))
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from pump_anthropic.local.aws import ACCOUNT_ID, FakeLambdaContext
 
@@ -59,7 +59,9 @@ class LocalApi:
         anonymous: bool = False,
     ) -> LocalResponse:
         """`tenant` overrides the X-Pump-Tenant header; `anonymous` sends no claims at all."""
-        parts = urlsplit(target)
+        parts = _split_target(target)
+        if parts is None:
+            return _error(404, "not_found", "No such route.")
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         if tenant:
             headers[TENANT_HEADER] = tenant
@@ -80,6 +82,14 @@ class LocalApi:
         for prefix, exact, handler in self._routes:
             if path == exact or (prefix and path.startswith(prefix)):
                 return handler
+        return None
+
+
+def _split_target(target: str) -> SplitResult | None:
+    """The request target's path and query; None for one that is not a URL at all (e.g. `//[`)."""
+    try:
+        return urlsplit(target)
+    except ValueError:
         return None
 
 
@@ -139,14 +149,22 @@ def make_http_server(
         protocol_version = "HTTP/1.1"
 
         def _handle(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
+            try:
+                length = int(self.headers.get("content-length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:  # the body's end is unknown: answer, then close the connection
+                self.close_connection = True
+                self._send(_error(400, "invalid_request", "The Content-Length header is not a number of bytes."))
+                return
             if length > MAX_BODY_BYTES:
+                self.close_connection = True
                 self._send(_error(413, "payload_too_large", "The request body is larger than 6 MB."))
                 return
             body = self.rfile.read(length) if length else None
-            path = urlsplit(self.path).path
-            if self.command == "GET" and static is not None:
-                asset = static(path)
+            parts = _split_target(self.path)
+            if self.command == "GET" and static is not None and parts is not None:
+                asset = static(parts.path)
                 if asset is not None:
                     self._send(LocalResponse(200, {"Content-Type": asset[0]}, ""), raw=asset[1])
                     return
