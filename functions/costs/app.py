@@ -6,7 +6,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pump_anthropic import services
 from pump_anthropic.api.common import install_error_handlers
 from pump_anthropic.api.cost_routes import router
-from pump_anthropic.api.openapi import openapi_document
 from pump_anthropic.observability import logger
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -16,6 +15,9 @@ install_error_handlers(app)
 
 @app.get("/openapi.json", include_in_schema=False)
 def get_openapi() -> dict:
+    # Imported here: building the document loads the integrations routes, which the read API never needs.
+    from pump_anthropic.api.openapi import openapi_document
+
     return openapi_document()
 
 

@@ -1,18 +1,24 @@
-"""Wiring: builds the real adapters from settings, once per process. Handlers call these; tests pass fakes."""
+"""Wiring: builds the real adapters from settings, once per process. Handlers call these; tests pass fakes.
+
+boto3, the Admin API client and the connect flow are imported where they are built, not at import time, so a
+handler that needs none of them (the read API, plan, finalize, the dispatcher) doesn't pay for them at cold start.
+"""
 
 from __future__ import annotations
 
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import boto3
-from pydantic import SecretStr
-
-from pump_anthropic.admin_api import AdminApiClient
-from pump_anthropic.aws import BackfillLauncher, SecretStore, SyncQueue
-from pump_anthropic.connections import ConnectServices
 from pump_anthropic.dal import repository
 from pump_anthropic.settings import settings
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from pump_anthropic.admin_api import AdminApiClient
+    from pump_anthropic.aws import BackfillLauncher, SecretStore, SyncQueue
+    from pump_anthropic.connections import ConnectServices
 
 # Leave this much of a Lambda's time for recording the outcome after the last Anthropic request.
 LAMBDA_SAFETY_MARGIN_SECONDS = 20.0
@@ -26,6 +32,10 @@ def bind_storage() -> None:
 
 @lru_cache(maxsize=1)
 def secret_store() -> SecretStore:
+    import boto3
+
+    from pump_anthropic.aws import SecretStore
+
     s = settings()
     return SecretStore(
         boto3.client("secretsmanager", region_name=s.region), prefix=s.secret_prefix, kms_key_id=s.kms_key_id
@@ -34,6 +44,10 @@ def secret_store() -> SecretStore:
 
 @lru_cache(maxsize=1)
 def backfill_launcher() -> BackfillLauncher:
+    import boto3
+
+    from pump_anthropic.aws import BackfillLauncher
+
     s = settings()
     if not s.state_machine_arn:
         raise RuntimeError("STATE_MACHINE_ARN is not configured")
@@ -42,6 +56,10 @@ def backfill_launcher() -> BackfillLauncher:
 
 @lru_cache(maxsize=1)
 def sync_queue() -> SyncQueue:
+    import boto3
+
+    from pump_anthropic.aws import SyncQueue
+
     s = settings()
     if not s.sync_queue_url:
         raise RuntimeError("SYNC_QUEUE_URL is not configured")
@@ -49,11 +67,15 @@ def sync_queue() -> SyncQueue:
 
 
 def admin_client(key: SecretStr, deadline: float | None = None) -> AdminApiClient:
+    from pump_anthropic.admin_api import AdminApiClient
+
     s = settings()
     return AdminApiClient(key, s.anthropic_api_url, deadline=deadline, read_timeout=s.anthropic_read_timeout)
 
 
 def connect_services() -> ConnectServices:
+    from pump_anthropic.connections import ConnectServices
+
     # Connecting is interactive: give Anthropic at most ~20 s before answering 502.
     return ConnectServices(
         client_factory=lambda key: admin_client(key, time.monotonic() + 20.0),

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from pump_anthropic.aws import SecretNotFoundError, SecretStore
 from pump_anthropic.backfill import BACKFILL_DAYS, ClientFactory, pull_items
-from pump_anthropic.clock import utc_now
+from pump_anthropic.clock import monthly_chunks, utc_now
 from pump_anthropic.dal import repository as repo
 from pump_anthropic.exceptions import AdminApiAuthError, AdminApiPermissionError
 
@@ -60,23 +60,38 @@ def sync_connection(
         # Backfilling, revoked, disconnected or gone: the backfill or a reconnect owns the data now.
         return SyncOutcome("skipped")
     today = today or utc_now().date()
-    start, end = sync_window(repo.get_sync_cursor(tenant_id, connection_id), today, lookback_days)
+    cursor = repo.get_sync_cursor(tenant_id, connection_id)
+    start, end = sync_window(cursor, today, lookback_days)
+    totals = SyncOutcome("synced", start, end)
     try:
         key = secrets.get(connection.secret_id)
-        pulled = pull_items(key, client_factory, deadline, start, end + timedelta(days=1), refresh_names=True)
+        # Month by month, so a long catch-up keeps one month in memory and moves the cursor as it goes.
+        for first, stop in monthly_chunks(start, end):
+            pulled = pull_items(key, client_factory, deadline, first, stop, refresh_names=first == start)
+            if first == start:
+                repo.put_workspaces(tenant_id, connection_id, pulled.workspaces)
+                repo.put_api_keys(tenant_id, connection_id, pulled.api_keys)
+            last = stop - timedelta(days=1)
+            figures = repo.replace_days(tenant_id, connection_id, first, last, pulled.items, pulled.key_shares)
+            if cursor is None or last > cursor:
+                repo.advance_sync_cursor(tenant_id, connection_id, last)
+            totals = _add(totals, pulled.anthropic_requests, figures)
     except (AdminApiAuthError, AdminApiPermissionError, SecretNotFoundError) as exc:
         repo.mark_revoked(tenant_id, connection_id, code="key_revoked", message=REVOKED_MESSAGE)
         logger.warning("connection revoked", extra={"connection_id": connection_id, "error_code": exc.code})
         return SyncOutcome("revoked")
-    repo.put_workspaces(tenant_id, connection_id, pulled.workspaces)
-    repo.put_api_keys(tenant_id, connection_id, pulled.api_keys)
-    figures = repo.replace_days(tenant_id, connection_id, start, end, pulled.items, pulled.key_shares)
-    repo.advance_sync_cursor(tenant_id, connection_id, end)
-    outcome = SyncOutcome(
-        "synced", start, end, pulled.anthropic_requests, figures.written, figures.unchanged, figures.deleted
+    repo.record_sync(tenant_id, connection_id, totals.__dict__)
+    return totals
+
+
+def _add(totals: SyncOutcome, requests: int, figures: repo.DayWriteFigures) -> SyncOutcome:
+    return replace(
+        totals,
+        anthropic_requests=totals.anthropic_requests + requests,
+        items_written=totals.items_written + figures.written,
+        items_unchanged=totals.items_unchanged + figures.unchanged,
+        items_deleted=totals.items_deleted + figures.deleted,
     )
-    repo.record_sync(tenant_id, connection_id, outcome.__dict__)
-    return outcome
 
 
 def dispatch_active_connections(send: Callable[[list[dict]], None], batch_size: int = 10) -> int:

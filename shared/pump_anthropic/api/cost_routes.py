@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -22,6 +23,8 @@ EXPORT_FORMATS = ("focus",)
 # capped at 5 MB and a larger export answers 400 export_too_large. Beyond that we would stream
 # `export.focus_csv_lines` into an S3 multipart upload and answer with a short-lived presigned GET URL (not built).
 MAX_EXPORT_BYTES = 5 * 1024 * 1024
+# The same 6 MB limit for the JSON report, with room for the response envelope.
+MAX_REPORT_BYTES = 5 * 1024 * 1024
 
 
 @router.get("/costs", summary="Anthropic spend for a date range, grouped by the requested dimensions")
@@ -32,11 +35,17 @@ def get_costs(
 ) -> Response[dict]:
     tenant = tenant_id(router)
     query = costs.parse_cost_query(from_, to, group_by, today=utc_now().date())
-    return json_response(200, cost_report(tenant, query))
+    report = cost_report(tenant, query)
+    if len(json.dumps(report)) > MAX_REPORT_BYTES:
+        raise costs.InvalidQueryError(
+            "This report has too many rows for one response; ask for a shorter range or fewer group_by dimensions.",
+            code="report_too_large",
+        )
+    return json_response(200, report)
 
 
 def cost_report(tenant: str, query: costs.CostQuery) -> dict:
-    connection_ids = [c.connection_id for c in repo.list_connections(tenant)]
+    connection_ids = repo.connection_ids(tenant)
     by_api_key = "api_key_id" in query.group_by
     rollups = repo.iter_rollups(tenant, query.first_day, query.last_day, by_api_key=by_api_key)
     names = repo.workspace_names(tenant, connection_ids) if "workspace_id" in query.group_by else {}

@@ -182,6 +182,14 @@ def get_connection(tenant_id: str, connection_id: str, *, with_chunks: bool = Tr
     return _record(model, list_chunks(tenant_id, connection_id) if with_chunks else ())
 
 
+def connection_ids(tenant_id: str) -> list[str]:
+    """The tenant's connection ids only (no backfill progress): what the read API needs."""
+    query = ConnectionModel.query(
+        tenant_pk(tenant_id), ConnectionModel.sk.startswith("CONN#"), attributes_to_get=["connection_id"]
+    )
+    return [m.connection_id for m in query]
+
+
 def list_connections(tenant_id: str) -> list[ConnectionRecord]:
     models = ConnectionModel.query(tenant_pk(tenant_id), ConnectionModel.sk.startswith("CONN#"))
     return [_record(m, list_chunks(m.tenant_id, m.connection_id)) for m in models]

@@ -122,6 +122,8 @@ class LocalAws:
         original_invoke = LambdaSimpleBackend.invoke
         LambdaSimpleBackend.invoke = _route(handlers, self.invocations)
         self._stack.callback(setattr, LambdaSimpleBackend, "invoke", original_invoke)
+        self._stack.callback(_serialize_dynamodb_calls())
+        self._stack.callback(_query_only_the_partition())
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         )
@@ -225,6 +227,59 @@ class LocalAws:
                     sqs.delete_message(QueueUrl=self.sync_queue_url, ReceiptHandle=message["ReceiptHandle"])
                     done += 1
         return done
+
+
+def _serialize_dynamodb_calls() -> Callable[[], None]:
+    """moto's DynamoDB is not thread-safe: a Query iterating a partition while a parallel chunk's BatchWriteItem adds
+    to it raises "dictionary changed size during iteration". Real DynamoDB needs no lock; the local runtime does.
+    Returns the undo."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+    lock = threading.RLock()
+
+    def serialized(client: Any, operation_name: str, api_params: dict) -> Any:
+        if client.meta.service_model.service_name != "dynamodb":
+            return original(client, operation_name, api_params)
+        with lock:
+            return original(client, operation_name, api_params)
+
+    BaseClient._make_api_call = serialized
+    return lambda: setattr(BaseClient, "_make_api_call", original)
+
+
+def _query_only_the_partition() -> Callable[[], None]:
+    """Make moto's Query read only the queried partition, as DynamoDB does.
+
+    moto 5.2 walks every item of the table on each Query page (`Table.all_items`), so every query of the local
+    runtime slowed down as the table grew. The partition (or, for an index, the items carrying its key) is handed
+    to moto's own Query code, which does the rest unchanged. Returns the undo.
+    """
+    import inspect
+
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+    signature = inspect.signature(original)
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        hash_key, index_name = bound.arguments.get("hash_key"), bound.arguments.get("index_name")
+        if not self.range_key_attr or (hash_key is None and not index_name):
+            return original(self, *args, **kwargs)
+        if index_name:  # a sparse index holds only the items that carry its key attributes
+            names = [k["AttributeName"] for k in self.get_index(index_name).schema if k["KeyType"] == "HASH"]
+            found = [i for part in self.items.values() for i in part.values() if all(n in i.attrs for n in names)]
+        else:
+            found = list(self.items.get(hash_key, {}).values())
+        self.all_items = lambda: found
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query
+    return lambda: setattr(Table, "query", original)
 
 
 def _sqs_record(message: dict, queue_url: str) -> dict:
