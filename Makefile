@@ -40,3 +40,8 @@ clean:
 openapi: $(STAMP)
 	$(BIN)/python -c "import json; from pump_anthropic.api.openapi import openapi_document; \
 	print(json.dumps(openapi_document(), indent=2, sort_keys=True))" > docs/openapi.json
+
+# Benchmarks on the embedded default: one table, appended to bench/RESULTS.md (~10 min on 2 cores).
+# `make bench BENCH_ARGS=--quick` is a small smoke run; `--only cold_start` runs one script.
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
