@@ -5,7 +5,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pump_anthropic import backfill, services
 from pump_anthropic.backfill import Chunk
-from pump_anthropic.observability import logger
+from pump_anthropic.observability import MetricUnit, logger, metrics
 
 
 class PlanEvent(BaseModel):
@@ -35,6 +35,7 @@ def plan_handler(event: dict, context: LambdaContext) -> dict:
 
 
 @logger.inject_lambda_context(log_event=True)
+@metrics.log_metrics
 def chunk_handler(event: dict, context: LambdaContext) -> dict:
     services.bind_storage()
     request = ChunkEvent.model_validate(event)
@@ -45,14 +46,19 @@ def chunk_handler(event: dict, context: LambdaContext) -> dict:
         client_factory=services.admin_client,
         deadline=services.deadline_from(context),
     )
+    metrics.add_metric(name="AnthropicRequests", unit=MetricUnit.Count, value=result.anthropic_requests)
+    metrics.add_metric(name="AnthropicRetries", unit=MetricUnit.Count, value=result.anthropic_retries)
+    metrics.add_metric(name="ItemsWritten", unit=MetricUnit.Count, value=result.items_written)
     return result.as_dict()
 
 
 @logger.inject_lambda_context(log_event=True)
+@metrics.log_metrics
 def finalize_handler(event: dict, context: LambdaContext) -> dict:
     services.bind_storage()
     request = FinalizeEvent.model_validate(event)
     outcome = backfill.finalize_backfill(
         request.tenant_id, request.connection_id, request.run, request.results, request.run_error
     )
+    metrics.add_metric(name="BackfillChunksFailed", unit=MetricUnit.Count, value=len(outcome.chunks_failed))
     return {"status": outcome.status, "chunks_total": outcome.chunks_total, "chunks_failed": outcome.chunks_failed}

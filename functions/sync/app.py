@@ -1,13 +1,15 @@
 """sync: the hourly dispatcher (EventBridge schedule) and the per-connection sync (SQS, partial batch failures)."""
 
 import json
+from datetime import datetime
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pump_anthropic import services, sync
-from pump_anthropic.observability import logger
+from pump_anthropic.clock import utc_now
+from pump_anthropic.observability import MetricUnit, logger, metrics
 from pump_anthropic.settings import settings
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -31,11 +33,26 @@ def _sync_record(record: SQSRecord, lambda_context: LambdaContext | None = None)
         lookback_days=settings().sync_lookback_days,
     )
     logger.info("sync finished", extra={"connection_id": message["connection_id"], "status": outcome.status})
+    record_sync_metrics(outcome)
     return outcome.__dict__
 
 
+def record_sync_metrics(outcome: sync.SyncOutcome) -> None:
+    metrics.add_metric(name="AnthropicRequests", unit=MetricUnit.Count, value=outcome.anthropic_requests)
+    metrics.add_metric(name="AnthropicRetries", unit=MetricUnit.Count, value=outcome.anthropic_retries)
+    metrics.add_metric(name="ItemsWritten", unit=MetricUnit.Count, value=outcome.items_written)
+    if outcome.status == "revoked":
+        metrics.add_metric(name="ConnectionsRevoked", unit=MetricUnit.Count, value=1)
+    if outcome.previous_sync_at:
+        lag = (utc_now() - datetime.fromisoformat(outcome.previous_sync_at)).total_seconds()
+        metrics.add_metric(name="SyncLagSeconds", unit=MetricUnit.Seconds, value=lag)
+
+
 @logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     services.bind_storage()
     # A retriable failure of one connection returns it to the queue; the others are not retried.
-    return process_partial_response(event=event, record_handler=_sync_record, processor=processor, context=context)
+    response = process_partial_response(event=event, record_handler=_sync_record, processor=processor, context=context)
+    metrics.add_metric(name="SyncFailures", unit=MetricUnit.Count, value=len(response.get("batchItemFailures", [])))
+    return response

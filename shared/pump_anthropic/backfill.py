@@ -91,6 +91,7 @@ class ChunkResult:
     items_unchanged: int
     items_deleted: int
     anthropic_requests: int
+    anthropic_retries: int = 0
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -133,7 +134,9 @@ def run_chunk(
         )
         raise
     requests_made = pulled.anthropic_requests
-    result = ChunkResult(start, end, "done", figures.written, figures.unchanged, figures.deleted, requests_made)
+    result = ChunkResult(
+        start, end, "done", figures.written, figures.unchanged, figures.deleted, requests_made, pulled.anthropic_retries
+    )
     figures_dict = {**figures.as_dict(), "anthropic_requests": requests_made}
     repo.record_chunk(chunk.tenant_id, chunk.connection_id, start, status="done", figures=figures_dict)
     logger.info("backfill chunk stored", extra={"chunk_start": start, **figures_dict})
@@ -147,6 +150,7 @@ class PulledData:
     workspaces: list[tuple[str, str, bool]]
     api_keys: list[dict]
     anthropic_requests: int
+    anthropic_retries: int = 0
 
 
 def pull_items(
@@ -170,10 +174,10 @@ def pull_items(
         if refresh_names:
             workspaces = [(w.id, w.name, w.archived_at is not None) for w in client.iter_workspaces()]
             api_keys = [k.model_dump() for k in client.iter_api_keys()]
-        requests_made = client.request_count
+        requests_made, retries = client.request_count, client.retry_count
     items = normalize(cost_rows, usage_rows)
     shares = allocate(items, key_usage_rows, key_workspace_rows)
-    return PulledData(items, shares, workspaces, api_keys, requests_made)
+    return PulledData(items, shares, workspaces, api_keys, requests_made, retries)
 
 
 def _rows(buckets: Iterable) -> list[tuple]:

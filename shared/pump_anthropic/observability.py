@@ -8,6 +8,7 @@ import sys
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
 
 KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_-]{6,}")
 MASK = "sk-ant-***"
@@ -41,3 +42,5 @@ install_key_redaction()
 logger = Logger(service="pump-anthropic", stream=sys.stderr)
 metrics = Metrics(namespace="PumpAnthropic", service="pump-anthropic")
 copy_config_to_registered_loggers(source_logger=logger, include={"pump_anthropic"})
+
+__all__ = ["MetricUnit", "install_key_redaction", "logger", "metrics"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from pump_anthropic.aws import SecretNotFoundError, SecretStore
-from pump_anthropic.backfill import BACKFILL_DAYS, ClientFactory, pull_items
+from pump_anthropic.backfill import BACKFILL_DAYS, ClientFactory, PulledData, pull_items
 from pump_anthropic.clock import monthly_chunks, utc_now
 from pump_anthropic.dal import repository as repo
 from pump_anthropic.exceptions import AdminApiAuthError, AdminApiPermissionError
@@ -35,6 +35,8 @@ class SyncOutcome:
     items_written: int = 0
     items_unchanged: int = 0
     items_deleted: int = 0
+    anthropic_retries: int = 0
+    previous_sync_at: str | None = None  # for the sync-lag metric
 
 
 def sync_window(cursor: date | None, today: date, lookback_days: int) -> tuple[date, date]:
@@ -62,7 +64,8 @@ def sync_connection(
     today = today or utc_now().date()
     cursor = repo.get_sync_cursor(tenant_id, connection_id)
     start, end = sync_window(cursor, today, lookback_days)
-    totals = SyncOutcome("synced", start, end)
+    previous = connection.last_sync_at.isoformat() if connection.last_sync_at else None
+    totals = SyncOutcome("synced", start, end, previous_sync_at=previous)
     try:
         key = secrets.get(connection.secret_id)
         # Month by month, so a long catch-up keeps one month in memory and moves the cursor as it goes.
@@ -75,7 +78,7 @@ def sync_connection(
             figures = repo.replace_days(tenant_id, connection_id, first, last, pulled.items, pulled.key_shares)
             if cursor is None or last > cursor:
                 repo.advance_sync_cursor(tenant_id, connection_id, last)
-            totals = _add(totals, pulled.anthropic_requests, figures)
+            totals = _add(totals, pulled, figures)
     except (AdminApiAuthError, AdminApiPermissionError, SecretNotFoundError) as exc:
         repo.mark_revoked(tenant_id, connection_id, code="key_revoked", message=REVOKED_MESSAGE)
         logger.warning("connection revoked", extra={"connection_id": connection_id, "error_code": exc.code})
@@ -84,10 +87,11 @@ def sync_connection(
     return totals
 
 
-def _add(totals: SyncOutcome, requests: int, figures: repo.DayWriteFigures) -> SyncOutcome:
+def _add(totals: SyncOutcome, pulled: PulledData, figures: repo.DayWriteFigures) -> SyncOutcome:
     return replace(
         totals,
-        anthropic_requests=totals.anthropic_requests + requests,
+        anthropic_requests=totals.anthropic_requests + pulled.anthropic_requests,
+        anthropic_retries=totals.anthropic_retries + pulled.anthropic_retries,
         items_written=totals.items_written + figures.written,
         items_unchanged=totals.items_unchanged + figures.unchanged,
         items_deleted=totals.items_deleted + figures.deleted,

@@ -390,3 +390,37 @@ def test_state_machine_uses_the_asl_file(template):
 def test_outputs_expose_what_e2e_tests_need(template):
     expected = {"ApiUrl", "TableName", "StateMachineArn", "KmsKeyArn"} | {f"{fn}Name" for fn in FUNCTIONS}
     assert expected <= set(template["Outputs"])
+
+
+# ---------------------------------------------------------------- operations
+
+
+def test_every_function_has_a_log_group_with_retention(template):
+    resources = template["Resources"]
+    log_groups = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    named = {p["LogGroupName"]["Fn::Sub"].removeprefix("/aws/lambda/${").rstrip("}") for p in log_groups}
+    assert named == set(FUNCTIONS)
+    assert all(p["RetentionInDays"] == {"Ref": "LogRetentionDays"} for p in log_groups)
+
+
+def test_alarms_cover_failed_backfills_sync_errors_dead_letters_and_throttles(template):
+    alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    watched = {(a["Namespace"], a["MetricName"]) for a in alarms}
+    assert {
+        ("AWS/States", "ExecutionsFailed"),
+        ("PumpAnthropic", "BackfillChunksFailed"),
+        ("PumpAnthropic", "SyncFailures"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/DynamoDB", "WriteThrottleEvents"),
+    } <= watched
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+
+
+def test_asynchronous_invocations_have_somewhere_to_fail_to(template):
+    resources = template["Resources"]
+    schedule = resources["SyncDispatchFunction"]["Properties"]["Events"]["Hourly"]["Properties"]
+    assert schedule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["SyncDeadLetterQueue", "Arn"]}}
+    assert resources["SyncQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["SyncDeadLetterQueue", "Arn"]
+    }

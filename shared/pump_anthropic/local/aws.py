@@ -319,6 +319,8 @@ def _set_env(anthropic_url: str) -> None:
         }
     )
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    # EMF metrics print to stdout (CloudWatch reads them from the logs); locally they would mix into `run --json`.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
 
 
