@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from urllib.parse import quote, urlencode
@@ -18,69 +19,53 @@ from pump_anthropic.simulator import DEMO_ADMIN_KEY
 
 pytestmark = pytest.mark.network
 COST_REPORT = "/v1/organizations/cost_report"
+USAGE_REPORT = "/v1/organizations/usage_report/messages"
 
 
-def independent_cost_totals(base_url: str, first_day: str, last_day: str) -> dict[tuple, Decimal]:
-    """Ground truth straight from the Admin API (no project code): USD per (date, workspace_id, model)."""
-    totals: dict[tuple, Decimal] = defaultdict(Decimal)
+def admin_report_buckets(
+    base_url: str, path: str, first_day: str, last_day: str, group_by: list[str]
+) -> Iterator[dict]:
+    """Every bucket of a daily Admin API report over [first_day, last_day], straight over HTTP (no project code)."""
     end = (date.fromisoformat(last_day) + timedelta(days=1)).isoformat()
-    params = [
-        ("starting_at", f"{first_day}T00:00:00Z"),
-        ("ending_at", f"{end}T00:00:00Z"),
-        ("limit", "31"),
-        ("group_by[]", "workspace_id"),
-        ("group_by[]", "description"),
-    ]
-    page = None
-    while True:
-        query = params + ([("page", page)] if page else [])
-        body = requests.get(
-            f"{base_url}/v1/organizations/cost_report",
-            params=query,
-            headers={"x-api-key": DEMO_ADMIN_KEY, "anthropic-version": "2023-06-01"},
-            timeout=30,
-        ).json()
-        for bucket in body["data"]:
-            for row in bucket["results"]:
-                key = (bucket["starting_at"][:10], row["workspace_id"], row["model"])
-                totals[key] += Decimal(row["amount"]) / 100
-        if not body["has_more"]:
-            return totals
-        page = body["next_page"]
-
-
-def independent_token_totals(base_url: str, first_day: str, last_day: str) -> dict[tuple, int]:
-    """Tokens per (date, workspace_id, model) straight from the usage report (no project code)."""
-    totals: dict[tuple, int] = defaultdict(int)
-    end = (date.fromisoformat(last_day) + timedelta(days=1)).isoformat()
-    params = [
-        ("starting_at", f"{first_day}T00:00:00Z"),
-        ("ending_at", f"{end}T00:00:00Z"),
-        ("limit", "31"),
-        ("group_by[]", "workspace_id"),
-        ("group_by[]", "model"),
-    ]
+    params = [("starting_at", f"{first_day}T00:00:00Z"), ("ending_at", f"{end}T00:00:00Z"), ("limit", "31")]
+    params += [("group_by[]", g) for g in group_by]
     page = None
     while True:
         body = requests.get(
-            f"{base_url}/v1/organizations/usage_report/messages",
+            f"{base_url}{path}",
             params=params + ([("page", page)] if page else []),
             headers={"x-api-key": DEMO_ADMIN_KEY, "anthropic-version": "2023-06-01"},
             timeout=30,
         ).json()
-        for bucket in body["data"]:
-            for row in bucket["results"]:
-                tokens = (
-                    row["uncached_input_tokens"]
-                    + row["cache_read_input_tokens"]
-                    + row["output_tokens"]
-                    + sum(row["cache_creation"].values())
-                )
-                if tokens:
-                    totals[(bucket["starting_at"][:10], row["workspace_id"], row["model"])] += tokens
+        yield from body["data"]
         if not body["has_more"]:
-            return totals
+            return
         page = body["next_page"]
+
+
+def independent_cost_totals(base_url: str, first_day: str, last_day: str) -> dict[tuple, Decimal]:
+    """Ground truth from the cost report: USD per (date, workspace_id, model)."""
+    totals: dict[tuple, Decimal] = defaultdict(Decimal)
+    for bucket in admin_report_buckets(base_url, COST_REPORT, first_day, last_day, ["workspace_id", "description"]):
+        for row in bucket["results"]:
+            totals[(bucket["starting_at"][:10], row["workspace_id"], row["model"])] += Decimal(row["amount"]) / 100
+    return totals
+
+
+def independent_token_totals(base_url: str, first_day: str, last_day: str) -> dict[tuple, int]:
+    """Ground truth from the usage report: tokens per (date, workspace_id, model)."""
+    totals: dict[tuple, int] = defaultdict(int)
+    for bucket in admin_report_buckets(base_url, USAGE_REPORT, first_day, last_day, ["workspace_id", "model"]):
+        for row in bucket["results"]:
+            tokens = (
+                row["uncached_input_tokens"]
+                + row["cache_read_input_tokens"]
+                + row["output_tokens"]
+                + sum(row["cache_creation"].values())
+            )
+            if tokens:
+                totals[(bucket["starting_at"][:10], row["workspace_id"], row["model"])] += tokens
+    return totals
 
 
 def report_totals(report: dict) -> dict[tuple, Decimal]:
