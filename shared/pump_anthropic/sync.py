@@ -68,10 +68,12 @@ def sync_connection(
     totals = SyncOutcome("synced", start, end, previous_sync_at=previous)
     try:
         key = secrets.get(connection.secret_id)
+        # Names change rarely: refresh them on the first sync of each UTC day, not every hour.
+        refresh = connection.last_sync_at is None or connection.last_sync_at.date() < today
         # Month by month, so a long catch-up keeps one month in memory and moves the cursor as it goes.
         for first, stop in monthly_chunks(start, end):
-            pulled = pull_items(key, client_factory, deadline, first, stop, refresh_names=first == start)
-            if first == start:
+            pulled = pull_items(key, client_factory, deadline, first, stop, refresh_names=refresh and first == start)
+            if refresh and first == start:
                 repo.put_workspaces(tenant_id, connection_id, pulled.workspaces)
                 repo.put_api_keys(tenant_id, connection_id, pulled.api_keys)
             last = stop - timedelta(days=1)
