@@ -1,9 +1,12 @@
 """`make bench`: run every benchmark on the embedded default, print one table, append it to bench/RESULTS.md.
 
-    .venv/bin/python bench/run_all.py [--quick] [--only pipeline,function_memory,cold_start] [--no-append]
+    .venv/bin/python bench/run_all.py [--quick] [--only pipeline,function_memory,cold_start,peer_ingestr]
+                                      [--skip-peer] [--no-append]
 
 Each script runs in its own process (moto and the simulator keep process-wide state) and writes its figures as
 JSON to bench/.cache/last/<script>.json; their logs go to bench/.cache/logs/<script>.log.
+`peer_ingestr` installs ingestr into bench/.cache/ingestr-venv on first use (≈1.1 GB, about a minute from PyPI);
+it reports itself skipped when that install fails, and `--skip-peer` leaves it out.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH, CACHE, ROOT, machine, markdown_table, plain_table  # noqa: E402
 
-SCRIPTS = ("pipeline", "function_memory", "cold_start")
+SCRIPTS = ("pipeline", "function_memory", "cold_start", "peer_ingestr")
 RESULTS = BENCH / "RESULTS.md"
 
 
@@ -38,6 +41,8 @@ def run(script: str, quick: bool) -> dict:
         tail = log.read_text()[-3000:]
         raise SystemExit(f"{script} failed (exit {done.returncode}); see {log}:\n{tail}")
     figures = json.loads(out.read_text())
+    if figures.get("skipped"):
+        print(f"  {figures['skipped']}", flush=True)
     print(f"  done in {time.perf_counter() - began:.0f} s", flush=True)
     return figures
 
@@ -46,12 +51,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a small org, fewer samples (a smoke run)")
     parser.add_argument("--only", help="comma list of " + ", ".join(SCRIPTS))
+    parser.add_argument("--skip-peer", action="store_true", help="leave out peer_ingestr (no ingestr install)")
     parser.add_argument("--no-append", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     scripts = [s.strip() for s in args.only.split(",")] if args.only else list(SCRIPTS)
     unknown = set(scripts) - set(SCRIPTS)
     if unknown:
         parser.error(f"unknown script(s): {', '.join(sorted(unknown))}")
+    if args.skip_peer and "peer_ingestr" in scripts:
+        scripts.remove("peer_ingestr")
+        print("· peer_ingestr skipped (--skip-peer)", flush=True)
 
     started = time.perf_counter()
     results = {script: run(script, args.quick) for script in scripts}
