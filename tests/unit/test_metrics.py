@@ -9,6 +9,7 @@ from pump_anthropic.observability import metrics
 
 def test_a_sync_emits_requests_retries_items_and_lag_as_emf(monkeypatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    metrics.clear_metrics()  # the Metrics object is process-wide: earlier handlers in this process added to it
     outcome = sync.SyncOutcome(
         "synced",
         anthropic_requests=6,

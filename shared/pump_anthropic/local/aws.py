@@ -78,6 +78,8 @@ def _route(handlers: dict[str, Handler], log: InvocationLog) -> Callable:
             log.add(name, payload, type(exc).__name__)
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+        finally:
+            _drop_unflushed_metrics()
         log.add(name, payload, "ok")
         return json.dumps(result).encode()
 
@@ -221,12 +223,20 @@ class LocalAws:
                 return done
             event = {"Records": [_sqs_record(m, self.sync_queue_url) for m in messages]}
             result = app.lambda_handler(event, FakeLambdaContext("SyncFunction"))
+            _drop_unflushed_metrics()
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             for message in messages:
                 if message["MessageId"] not in failed:
                     sqs.delete_message(QueueUrl=self.sync_queue_url, ReceiptHandle=message["ReceiptHandle"])
                     done += 1
         return done
+
+
+def _drop_unflushed_metrics() -> None:
+    """With metrics disabled locally, Powertools never clears its buffer: drop it after each invocation."""
+    from pump_anthropic.observability import metrics
+
+    metrics.clear_metrics()
 
 
 def _serialize_dynamodb_calls() -> Callable[[], None]:
