@@ -170,14 +170,17 @@ def pull_items(
         usage_rows = _rows(client.iter_usage_report(since, until, USAGE_GROUP_BY))
         key_usage_rows = _rows(client.iter_usage_report(since, until, KEY_USAGE_GROUP_BY))
         key_workspace_rows = _rows(client.iter_usage_report(since, until, KEY_WORKSPACE_GROUP_BY))
-        workspaces, api_keys = [], []
-        if refresh_names:
-            workspaces = [(w.id, w.name, w.archived_at is not None) for w in client.iter_workspaces()]
-            api_keys = [k.model_dump() for k in client.iter_api_keys()]
+        workspaces, api_keys = fetch_names(client) if refresh_names else ([], [])
         requests_made, retries = client.request_count, client.retry_count
     items = normalize(cost_rows, usage_rows)
     shares = allocate(items, key_usage_rows, key_workspace_rows)
     return PulledData(items, shares, workspaces, api_keys, requests_made, retries)
+
+
+def fetch_names(client: AdminApiClient) -> tuple[list[tuple[str, str, bool]], list[dict]]:
+    """Workspaces as (id, name, archived) and API keys as dicts: what the API shows instead of ids."""
+    workspaces = [(w.id, w.name, w.archived_at is not None) for w in client.iter_workspaces()]
+    return workspaces, [k.model_dump() for k in client.iter_api_keys()]
 
 
 def _rows(buckets: Iterable) -> list[tuple]:

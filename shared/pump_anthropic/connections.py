@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from pump_anthropic.admin_api import AdminApiClient
 from pump_anthropic.aws import BackfillLauncher, BackfillStartError, SecretStore, SyncQueue
+from pump_anthropic.backfill import fetch_names
 from pump_anthropic.clock import utc_now
 from pump_anthropic.dal import repository as repo
 from pump_anthropic.exceptions import ConflictError, NotFoundError, TooManyRequestsError
@@ -49,8 +50,7 @@ def connect(tenant_id: str, admin_key: SecretStr, services: ConnectServices) -> 
     admin_key = check_admin_key_shape(admin_key)
     with services.client_factory(admin_key) as client:
         organization = client.get_organization()
-        workspaces = [(w.id, w.name, w.archived_at is not None) for w in client.iter_workspaces()]
-        api_keys = [k.model_dump() for k in client.iter_api_keys()]
+        workspaces, api_keys = fetch_names(client)
 
     connection_id = connection_id_for(tenant_id, organization.id)
     secret_id = services.secrets.put(
