@@ -78,8 +78,10 @@ CONTROL = "".join(map(chr, range(32))) + "\x7f\x85\xa0\u2028\u2029\u202e\u200b\u
 
 
 def examples(n: int) -> settings:
+    # Derandomized by default so CI is repeatable (same cases every run); PUMP_BAD_INPUT_RANDOM=1 explores anew.
     return settings(
         max_examples=max(1, round(n * SCALE)),
+        derandomize=os.environ.get("PUMP_BAD_INPUT_RANDOM") != "1",
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
@@ -682,11 +684,13 @@ well_formed_ids = st.one_of(
     st.text(ID_ALPHABET, min_size=1, max_size=64),
     st.text("0123456789abcdef", min_size=20, max_size=20).map(lambda h: f"conn_{h}"),
 )
-outside_id_alphabet = st.characters(exclude_characters=ID_ALPHABET + "/?#\t\r\n")
+# No lone surrogates: a URL is bytes on the wire, and a surrogate has no UTF-8 form to percent-encode.
+outside_id_alphabet = st.characters(exclude_characters=ID_ALPHABET + "/?#\t\r\n", exclude_categories=("Cs",))
+url_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 malformed_ids = st.one_of(
     st.text(ID_ALPHABET, min_size=65, max_size=300),
     st.builds(lambda a, c, b: a + c + b, st.text(max_size=20), outside_id_alphabet, st.text(max_size=20)),
-    st.builds(lambda a, c, b: quote(a + c + b, safe=""), st.text(max_size=20), outside_id_alphabet, text),
+    st.builds(lambda a, c, b: quote(a + c + b, safe=""), url_text, outside_id_alphabet, url_text),
     st.builds(lambda c, n: c * n, st.sampled_from("a-é🔑%.\x00"), st.sampled_from([65, 1_000, 100_000])),
     st.sampled_from(
         [".", "..", "%2F", "%2e%2e", "a%20b", "a b", "a;b", "a,b", "a:b", "(a)", "a*", "~", "$x", "[1]", "😀"]

@@ -19,7 +19,7 @@ from pump_anthropic.settings import settings
 logger = logging.getLogger(__name__)
 
 
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}|\(unexpected field\)")
 # Where Powertools decodes and parses the request body, before any route code runs.
 _BODY_READER_MODULE = "aws_lambda_powertools.event_handler.middlewares.openapi_validation"
 _BODY_READER_FUNCTION = "_get_body"
@@ -53,12 +53,14 @@ def tenant_id(app: APIGatewayHttpResolver) -> str:
 
 
 def _validation_message(exc: RequestValidationError) -> str:
-    # Only field names and the kind of problem: never a submitted value. A "field name" can be user input too
-    # (an unexpected key in the body, or a form-encoded body whose only key is the whole JSON), so anything
-    # that is not a plain identifier is left out.
+    # Only our own field names and the kind of problem: never anything submitted. The name of an unexpected field
+    # is user input (it can even be the key: {"sk-ant-…": …}, or a form body whose only field is the whole JSON),
+    # so it is never echoed; names we declare (admin_key, from, …) are.
     problems = []
     for error in exc.errors()[:3]:
         parts = [p for p in error.get("loc", ()) if p != "body"]
+        if error.get("type") == "extra_forbidden":
+            parts = ["(unexpected field)"]
         location = ".".join(p if isinstance(p, str) and _FIELD_NAME.fullmatch(p) else "(field)" for p in parts)
         kind = str(error.get("type", "invalid")).replace("_", " ")
         problems.append(f"{location or 'body'}: {kind}")
