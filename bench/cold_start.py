@@ -1,18 +1,25 @@
 """Benchmark 4: cold start — each handler's import time in a fresh interpreter, and each deployment package's size.
 
-The Lambda layout is rebuilt under bench/.cache/lambda (ignored by git):
+The layer is built by the same recipe `sam build` runs (template.yaml SharedLayer, `BuildMethod: makefile`):
+`make -C shared build-SharedLayer ARTIFACTS_DIR=… PYTHON=<CPython 3.13>`, under bench/.cache/lambda (ignored by git),
+rebuilt only when shared/requirements.txt, shared/Makefile or shared/pump_anthropic change:
 
-- `layer-src/python`: requirements.txt installed with `pip install --no-compile --target` for the interpreter that
-  runs the timing (Python 3.13 when found, the Lambda target), plus a copy of shared/pump_anthropic, with no .pyc
-  anywhere. That is what `sam build` deploys: its pip builder unpacks wheels without compiling, and /opt and
-  /var/task are read-only, so every cold start compiles every imported module from source.
-- `layer-pyc/python`: the same, byte-compiled (`compileall`) — what a build that precompiles would ship.
-- `layer-arm64/python`: requirements.txt for manylinux2014_aarch64 / CPython 3.13 (`--platform … --only-binary`),
-  used only for the package size (the target's wheels cannot run on this machine).
+- `layer-shipped/python`: that target with PLATFORM set to this machine's manylinux wheels (the shipped layer's are
+  aarch64, which cannot be imported here); otherwise the same recipe and the same files: dependencies and
+  pump_anthropic, byte-compiled with unchecked-hash .pyc. The "as shipped" figure.
+- `layer-src/python`: the same files without any __pycache__: what `BuildMethod: python3.13` shipped before (SAM's
+  pip builder compiles nothing, and /opt is read-only, so every cold start compiled every imported module). The
+  "without precompiling" comparison.
+- `layer-arm64/python`: the target as `sam build` runs it (manylinux2014_aarch64 / CPython 3.13), used only for the
+  package size, .pyc included.
+
+The recipe needs CPython 3.13 (the Lambda runtime; its .pyc are cpython-313): without one on this machine (pyenv
+or python3.13 on PATH) the script reports itself skipped.
 
 Each timing runs `python -B -c "import app"` in a fresh process with the function's directory as the task root and
-the layer's python/ on the path (the Lambda runtime's layout), median of N runs; one more run with
-`-X importtime` names the heaviest imports and who pulls them in.
+the layer's python/ on the path (the Lambda runtime's layout; -B only stops writing .pyc, as on read-only /opt),
+median of N runs; one more run with `-X importtime` on the shipped layer names the heaviest imports and who pulls
+them in.
 
     .venv/bin/python bench/cold_start.py [--quick] [--json out.json]
 """
@@ -23,6 +30,7 @@ import argparse
 import hashlib
 import io
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -38,6 +46,8 @@ from _common import CACHE, ROOT, Row, machine, median, rows_to_dicts, write_json
 FUNCTIONS = ("connect", "costs", "backfill", "sync")
 LAMBDA_DIR = CACHE / "lambda"
 PYTHON_TARGET = "3.13"
+LAMBDA_PLATFORM = "manylinux2014_aarch64"  # shared/Makefile's default PLATFORM
+HOST_PLATFORM = f"manylinux2014_{platform.machine()}"
 IMPORT_TARGET_MS = 300
 LAMBDA_UNZIPPED_LIMIT_MB = 250
 ENV = {
@@ -74,48 +84,56 @@ PROBE = (
 )
 
 
-def find_python() -> tuple[str, bool]:
-    """The Lambda target's interpreter if this machine has one, else the one running this script."""
+def find_python() -> str | None:
+    """A CPython 3.13 interpreter (the Lambda runtime, which the layer's recipe insists on), or None."""
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     candidates = sorted(str(p) for p in pyenv_root.glob(f"versions/{PYTHON_TARGET}*/bin/python{PYTHON_TARGET}"))
     candidates.append(shutil.which(f"python{PYTHON_TARGET}"))
     for candidate in candidates:
         if candidate and subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
-            return candidate, True
-    return sys.executable, False
+            return candidate
+    return None
 
 
-def requirements_digest(python: str, extra: str = "") -> str:
-    text = (ROOT / "requirements.txt").read_text() + python + extra
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+def source_digest(*extra: str) -> str:
+    """What the layer is built from: the recipe, the requirements and every file of the package (plus `extra`)."""
+    digest = hashlib.sha256()
+    shared = ROOT / "shared"
+    files = [shared / "Makefile", shared / "requirements.txt"]
+    files += sorted(p for p in (shared / "pump_anthropic").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        digest.update(str(path.relative_to(shared)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for part in extra:
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()[:16]
 
 
-def pip_install(python: str, target: Path, args: list[str]) -> None:
-    """Install requirements.txt into `target` once per requirements/interpreter (a stamp file remembers)."""
-    stamp = target / ".installed"
-    digest = requirements_digest(python, " ".join(args))
+def make_layer(python: str, name: str, wheel_platform: str) -> Path:
+    """`make -C shared build-SharedLayer` into bench/.cache/lambda/<name>, once per source digest (a stamp file)."""
+    root = LAMBDA_DIR / name
+    stamp = root / ".built"
+    digest = source_digest(python, wheel_platform)
     if stamp.exists() and stamp.read_text() == digest:
-        return
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
+        return root / "python"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
     command = [
-        python,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--no-compile",
-        "--target",
-        str(target),
-        "-r",
-        str(ROOT / "requirements.txt"),
-        *args,
+        "make",
+        "--no-print-directory",
+        "-C",
+        str(ROOT / "shared"),
+        "build-SharedLayer",
+        f"ARTIFACTS_DIR={root}",
+        f"PYTHON={python}",
+        f"PLATFORM={wheel_platform}",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    # Not the outer `make bench`'s command-line variables (MAKEFLAGS would pass them down to the recipe).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
-        raise RuntimeError(f"pip install failed: {done.stderr[-2000:]}")
-    shutil.rmtree(target / "bin", ignore_errors=True)
+        raise RuntimeError(f"{' '.join(command)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
     stamp.write_text(digest)
+    return root / "python"
 
 
 def copy_tree(source: Path, destination: Path) -> None:
@@ -123,46 +141,25 @@ def copy_tree(source: Path, destination: Path) -> None:
 
 
 def build_layers(python: str) -> dict[str, Path]:
-    deps_src = LAMBDA_DIR / "deps-src"
-    pip_install(python, deps_src, [])
-    layers = {}
-    for name, compiled in (("layer-src", False), ("layer-pyc", True)):
-        root = LAMBDA_DIR / name
-        shutil.rmtree(root, ignore_errors=True)
-        copy_tree(deps_src, root / "python")
-        (root / "python" / ".installed").unlink(missing_ok=True)
-        copy_tree(ROOT / "shared" / "pump_anthropic", root / "python" / "pump_anthropic")
-        if compiled:
-            subprocess.run(
-                [python, "-m", "compileall", "-q", "-j", "0", str(root / "python")],
-                check=False,
-                capture_output=True,
-                timeout=900,
-            )
-        layers[name] = root / "python"
+    """The shipped layer for this machine's platform, the same without .pyc, and each function's task root."""
+    shipped = make_layer(python, "layer-shipped", HOST_PLATFORM)
+    source_only = LAMBDA_DIR / "layer-src"
+    shutil.rmtree(source_only, ignore_errors=True)
+    copy_tree(shipped, source_only / "python")
     for fn in FUNCTIONS:
         task = LAMBDA_DIR / "task" / fn
         shutil.rmtree(task, ignore_errors=True)
         copy_tree(ROOT / "functions" / fn, task)
-    return layers
+    return {"shipped": shipped, "no_pyc": source_only / "python"}
 
 
-def arm64_layer() -> tuple[Path | None, str]:
-    target = LAMBDA_DIR / "deps-arm64"
-    args = [
-        "--platform",
-        "manylinux2014_aarch64",
-        "--only-binary=:all:",
-        "--python-version",
-        PYTHON_TARGET,
-        "--implementation",
-        "cp",
-    ]
+def arm64_layer(python: str) -> tuple[Path | None, str]:
+    """The layer exactly as `sam build` makes it (the recipe's default platform), for its size."""
     try:
-        pip_install(sys.executable, target, args)
+        layer = make_layer(python, "layer-arm64", LAMBDA_PLATFORM)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        return None, f"aarch64 install failed ({str(exc)[:200]})"
-    return target, "manylinux2014_aarch64 wheels for CPython 3.13 (pip --platform)"
+        return None, f"arm64 layer build failed ({str(exc)[:300]})"
+    return layer, f"{LAMBDA_PLATFORM} wheels for CPython {PYTHON_TARGET} (make -C shared build-SharedLayer)"
 
 
 def run_import(
@@ -230,30 +227,33 @@ def stdlib_ms(entries: list[tuple[int, int, int, str]]) -> float:
 
 
 def dir_size(path: Path) -> tuple[int, int, int]:
-    """(bytes on disk unzipped, zipped bytes, files) of a directory, without caches."""
-    files = [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.name != ".installed"]
+    """(bytes on disk unzipped, zipped bytes, files) of a directory or a file, .pyc included (they ship)."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for f in files:
-            archive.write(f, f.relative_to(path))
+            archive.write(f, f.relative_to(path.parent))
     return sum(f.stat().st_size for f in files), buffer.tell(), len(files)
 
 
-def package_sizes(arm64: Path | None) -> dict:
-    own = ROOT / "shared" / "pump_anthropic"
-    sizes = {"pump_anthropic": dir_size(own)}
-    for sub in ("simulator", "local"):
-        sizes[f"pump_anthropic/{sub}"] = dir_size(own / sub)
-    if arm64 is not None:
-        sizes["dependencies (arm64)"] = dir_size(arm64)
+def package_sizes(layer: Path | None) -> dict:
+    sizes: dict = {}
+    if layer is not None:
+        sizes["layer (arm64)"] = dir_size(layer)
+        sizes["pump_anthropic"] = dir_size(layer / "pump_anthropic")
+        sizes["pyc_bytes"] = sum(p.stat().st_size for p in layer.rglob("*.pyc"))
         per_dist: Counter = Counter()
-        for child in arm64.iterdir():
-            if child.name.endswith(".dist-info") or child.name in (".installed", "__pycache__"):
+        for child in layer.iterdir():
+            if child.name.endswith(".dist-info") or child.name in ("__pycache__", "pump_anthropic"):
                 continue
-            per_dist[child.name] = dir_size(child)[0] if child.is_dir() else child.stat().st_size
+            per_dist[child.name] = dir_size(child)[0]
         sizes["largest dependencies"] = per_dist.most_common(4)
+    own = ROOT / "shared" / "pump_anthropic"
+    for sub in ("simulator", "local"):  # left out of the layer by shared/Makefile
+        sizes[f"pump_anthropic/{sub} (source)"] = dir_size(own / sub)
     for fn in FUNCTIONS:
-        sizes[f"functions/{fn}"] = dir_size(ROOT / "functions" / fn)
+        task = ROOT / "functions" / fn
+        sizes[f"functions/{fn}"] = dir_size(task / "app.py")  # the CodeUri holds it and an empty __init__.py
     return sizes
 
 
@@ -263,12 +263,20 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     started = time.perf_counter()
-    python, is_target = find_python()
+    python = find_python()
+    if python is None:
+        reason = (
+            f"skipped: no CPython {PYTHON_TARGET} here (pyenv or python{PYTHON_TARGET} on PATH); shared/Makefile "
+            f"builds the layer only with the Lambda runtime's interpreter"
+        )
+        print(reason, flush=True)
+        write_json(args.json, {"script": "cold_start", "skipped": reason, "handlers": {}, "rows": []})
+        return
     version = subprocess.run(
         [python, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True, check=True
     ).stdout.strip()
     layers = build_layers(python)
-    arm64, arm64_note = arm64_layer()
+    arm64, arm64_note = arm64_layer(python)
     samples = 3 if args.quick else 7
     handlers = {}
     for fn in FUNCTIONS:
@@ -276,7 +284,7 @@ def main() -> None:
         for name, layer in layers.items():
             runs = [run_import(python, fn, layer) for _ in range(samples)]
             figures[name] = {"import_s": median([r[0] for r in runs]), "rss_kb": median([r[1] for r in runs])}
-        _, _, stderr = run_import(python, fn, layers["layer-src"], importtime=True)
+        _, _, stderr = run_import(python, fn, layers["shipped"], importtime=True)
         entries = parse_importtime(stderr)
         figures["importtime_total_ms"] = max((e[2] for e in entries if e[0] == 0 and e[3] == "app"), default=0) / 1000
         figures["stdlib_self_ms"] = stdlib_ms(entries)
@@ -293,14 +301,14 @@ def main() -> None:
         for name, layer in layers.items()
     }
     sizes = package_sizes(arm64)
-    rows = rows_for(handlers, sizes, version, is_target, arm64_note)
+    rows = rows_for(handlers, sizes, version, arm64_note)
     write_json(
         args.json,
         {
             "script": "cold_start",
             "python": python,
             "python_version": version,
-            "python_is_lambda_target": is_target,
+            "host_platform": HOST_PLATFORM,
             "arm64": arm64_note,
             "machine": machine(),
             "seconds": time.perf_counter() - started,
@@ -311,19 +319,19 @@ def main() -> None:
     )
 
 
-def rows_for(handlers: dict, sizes: dict, version: str, is_target: bool, arm64_note: str) -> list[Row]:
+def rows_for(handlers: dict, sizes: dict, version: str, arm64_note: str) -> list[Row]:
     rows = []
-    note = f"Python {version}" + ("" if is_target else " (not the 3.13 Lambda target)")
     for fn, f in handlers.items():
-        src, pyc = f["layer-src"]["import_s"] * 1000, f["layer-pyc"]["import_s"] * 1000
+        shipped, src = f["shipped"]["import_s"] * 1000, f["no_pyc"]["import_s"] * 1000
         top = ", ".join(f"{h['package']} {h['self_ms']:.0f} ms" for h in f["heaviest"][:4])
         rows.append(
             Row(
                 "cold start",
-                f"import functions/{fn}/app.py (as deployed: no .pyc)",
-                f"{src:.0f} ms",
-                f"{src / IMPORT_TARGET_MS:.2f}× the target; {pyc:.0f} ms with .pyc ({src / pyc:.1f}× slower without); "
-                f"{f['module_count']} modules; heaviest (self time): {top}; {note}",
+                f"import functions/{fn}/app.py as shipped (precompiled layer)",
+                f"{shipped:.0f} ms",
+                f"{shipped / IMPORT_TARGET_MS:.2f}× the target; without precompiling: {src:.0f} ms "
+                f"({src / shipped:.1f}× slower); {f['module_count']} modules; heaviest (self time): {top}; "
+                f"Python {version}, {HOST_PLATFORM} wheels",
                 f"≤ {IMPORT_TARGET_MS} ms",
             )
         )
@@ -331,30 +339,30 @@ def rows_for(handlers: dict, sizes: dict, version: str, is_target: bool, arm64_n
             Row(
                 "cold start",
                 f"  RSS after importing functions/{fn}/app.py",
-                f"{f['layer-pyc']['rss_kb'] / 1024:.0f} MB",
-                "peak RSS (VmHWM) of the fresh interpreter, with .pyc",
+                f"{f['shipped']['rss_kb'] / 1024:.0f} MB",
+                "peak RSS (VmHWM) of the fresh interpreter, as shipped",
             )
         )
     lean = handlers.get("costs", {}).get("lean")
     if lean:
-        now = handlers["costs"]["layer-src"]["import_s"]
+        now = handlers["costs"]["shipped"]["import_s"]
         rows.append(
             Row(
                 "cold start",
                 "  costs without services/openapi on its import path (experiment)",
-                f"{lean['layer-src'] * 1000:.0f} ms",
-                f"{lean['layer-src'] / now:.0%} of today's {now * 1000:.0f} ms; {lean['layer-pyc'] * 1000:.0f} ms with "
-                ".pyc — what moving bind_storage out of services and importing the OpenAPI document lazily would give",
+                f"{lean['shipped'] * 1000:.0f} ms",
+                f"{lean['shipped'] / now:.0%} of today's {now * 1000:.0f} ms; {lean['no_pyc'] * 1000:.0f} ms without "
+                "precompiling — what moving bind_storage out of services and importing the OpenAPI document lazily "
+                "would give",
                 f"≤ {IMPORT_TARGET_MS} ms",
             )
         )
-    deps = sizes.get("dependencies (arm64)")
-    own = sizes["pump_anthropic"]
+    layer = sizes.get("layer (arm64)")
     for fn in FUNCTIONS:
         fn_size = sizes[f"functions/{fn}"]
-        if deps:
-            total = fn_size[0] + own[0] + deps[0]
-            zipped = fn_size[1] + own[1] + deps[1]
+        if layer:
+            total = fn_size[0] + layer[0]
+            zipped = fn_size[1] + layer[1]
             rows.append(
                 Row(
                     "package",
@@ -366,16 +374,17 @@ def rows_for(handlers: dict, sizes: dict, version: str, is_target: bool, arm64_n
                     "",
                 )
             )
-    if deps:
+    if layer:
+        own = sizes["pump_anthropic"]
         largest = ", ".join(f"{name} {size / 2**20:.1f} MB" for name, size in sizes["largest dependencies"])
-        sim, local = sizes["pump_anthropic/simulator"], sizes["pump_anthropic/local"]
+        sim, local = sizes["pump_anthropic/simulator (source)"], sizes["pump_anthropic/local (source)"]
         rows.append(
             Row(
                 "package",
                 "shared layer breakdown",
-                f"deps {deps[0] / 2**20:.1f} MB + pump_anthropic {own[0] / 1024:.0f} KB",
-                f"largest: {largest}; simulator {sim[0] / 1024:.0f} KB and local runtime "
-                f"{local[0] / 1024:.0f} KB ship but never run on Lambda; {arm64_note}",
+                f"deps {(layer[0] - own[0]) / 2**20:.1f} MB + pump_anthropic {own[0] / 1024:.0f} KB",
+                f".pyc {sizes['pyc_bytes'] / 2**20:.1f} MB of it; largest: {largest}; simulator "
+                f"({sim[0] / 1024:.0f} KB) and local runtime ({local[0] / 1024:.0f} KB) left out; {arm64_note}",
             )
         )
     return rows

@@ -96,7 +96,7 @@ def append_results(results: dict, rows: list[dict], quick: bool, elapsed: float)
         for fn, figures in cold["handlers"].items():
             heavy = "; ".join(f"{h['package']} {h['self_ms']:.0f} ms (via {h['via']})" for h in figures["heaviest"])
             direct = "; ".join(f"{d['module']} {d['cumulative_ms']:.0f} ms" for d in figures.get("direct_imports", []))
-            lines.append(f"- `{fn}` heaviest packages (self time, no .pyc): {heavy}")
+            lines.append(f"- `{fn}` heaviest packages (self time, as shipped): {heavy}")
             lines.append(f"  - what `functions/{fn}/app.py` imports, cumulative (first import pays): {direct}")
     lines += ["", markdown_table(rows), ""]
     with RESULTS.open("a") as stream:

@@ -176,7 +176,8 @@ def test_shared_layer_builds_for_the_function_runtime(template):
     assert layer["Properties"]["ContentUri"] == "shared/"
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+    assert layer["Metadata"]["BuildMethod"] == "makefile"  # shared/Makefile; tests/infra/test_layer_build.py
 
 
 def _requirements(path: Path) -> set[str]:
