@@ -4,9 +4,11 @@ Anthropic's cost report cannot be grouped by API key; its usage report can. With
 workspace, model, token type, tier, context window, geo) every token has the same unit price, so the item's
 cost splits across keys in proportion to their tokens (web search: requests). The usage report caps
 `group_by[]` at five values, and the price dimensions plus the key are six, so keys are pulled as
-(api_key_id, model, service_tier, context_window, inference_geo) and placed in their workspace with a second,
-cheap report grouped by (api_key_id, workspace_id). A key seen in exactly one workspace that day (every
-workspace-scoped key) is placed exactly. Usage without a key (Console/Workbench, `api_key_id` null) is what
+(api_key_id, model, service_tier, context_window, inference_geo) and placed in their workspace. A
+workspace-scoped key lives in one workspace, which the API key list names (`scope`): `KeyHomes` places those
+without a request. Only when a used key is organization-scoped or unknown to the list does the caller pull a
+second, cheap report grouped by (api_key_id, workspace_id); a key seen there in exactly one workspace that day is
+placed exactly. Usage without a key (Console/Workbench, `api_key_id` null) is what
 remains of the workspace's usage after its keys: its own "Console" bucket. What a key used in several
 workspaces the same day, and costs with no usage counterpart (code execution, unknown cost types), go to an
 explicit "unattributed" bucket, never spread silently.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -75,6 +77,57 @@ def _workspace_of_keys(key_workspace_rows: Rows) -> dict[tuple[date, str], str |
         if row.get("api_key_id"):
             seen[(bucket_date(starting_at), row["api_key_id"])].add(row.get("workspace_id"))
     return {key: next(iter(ws)) for key, ws in seen.items() if len(ws) == 1}
+
+
+@dataclass(frozen=True)
+class KeyHomes:
+    """Where the API key list places each key: `listed` is every key it named, `workspace_of` the home workspace
+    of each workspace-scoped one (None = the Default workspace). Organization-scoped keys, and keys whose scope
+    we can't read, are listed but not placed: their usage needs the (api_key_id, workspace_id) report."""
+
+    listed: frozenset[str] = frozenset()
+    workspace_of: Mapping[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_api_keys(cls, api_keys: Iterable[Mapping[str, Any]]) -> KeyHomes:
+        keys = [k for k in api_keys if k.get("id")]
+        homes = {k["id"]: home for k in keys if (home := home_workspace(k)) is not _UNPLACED}
+        return cls(frozenset(k["id"] for k in keys), homes)
+
+    def unlisted(self, key_ids: Iterable[str]) -> set[str]:
+        return set(key_ids) - self.listed
+
+    def places_all(self, key_ids: Iterable[str]) -> bool:
+        return all(k in self.workspace_of for k in key_ids)
+
+    def placement_rows(self, key_usage_rows: Rows) -> list[tuple[str | datetime, dict[str, Any]]]:
+        """The rows the (api_key_id, workspace_id) report would hold for these keys' usage."""
+        return [
+            (starting_at, {"api_key_id": key, "workspace_id": self.workspace_of[key]})
+            for starting_at, row in key_usage_rows
+            if (key := row.get("api_key_id")) in self.workspace_of
+        ]
+
+
+_UNPLACED = object()
+
+
+def home_workspace(api_key: Mapping[str, Any]) -> str | None | object:
+    """The workspace a key is scoped to (None = Default), or `_UNPLACED` for organization-scoped keys and
+    scopes we don't understand. Without `scope`, the deprecated `workspace_id` places a key only when set: null
+    there means Default *or* organization-scoped."""
+    scope = api_key.get("scope")
+    if isinstance(scope, Mapping):
+        workspace_id = scope.get("workspace_id")
+        if scope.get("type") == "workspace" and (workspace_id is None or isinstance(workspace_id, str)):
+            return workspace_id
+        return _UNPLACED
+    workspace_id = api_key.get("workspace_id")
+    return workspace_id if isinstance(workspace_id, str) and workspace_id else _UNPLACED
+
+
+def used_keys(key_usage_rows: Rows) -> set[str]:
+    return {key for _, row in key_usage_rows if (key := row.get("api_key_id"))}
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
+from pump_anthropic.allocation import KeyHomes
 from pump_anthropic.aws import SecretNotFoundError, SecretStore
 from pump_anthropic.backfill import BACKFILL_DAYS, ClientFactory, PulledData, pull_items
 from pump_anthropic.clock import monthly_chunks, utc_now
@@ -47,6 +48,17 @@ def sync_window(cursor: date | None, today: date, lookback_days: int) -> tuple[d
     return max(start, today - timedelta(days=BACKFILL_DAYS - 1)), today
 
 
+def names_due(last_sync_at: datetime | None, now: datetime) -> tuple[bool, bool]:
+    """(workspaces, API keys): which name list this sync refreshes. Names change rarely, so each list is
+    re-read once a UTC day, workspaces on the day's first sync and keys on the first one from noon, which keeps
+    every hourly sync at four requests or fewer. A key the stored list doesn't know is fetched when it is used."""
+    midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
+    noon = midnight + timedelta(hours=12)
+    if last_sync_at is None:  # the first sync after a backfill: connect read both lists minutes ago
+        return True, False
+    return last_sync_at < midnight, last_sync_at < noon <= now
+
+
 def sync_connection(
     tenant_id: str,
     connection_id: str,
@@ -55,26 +67,38 @@ def sync_connection(
     client_factory: ClientFactory,
     deadline: float | None,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
-    today: date | None = None,
 ) -> SyncOutcome:
     connection = repo.get_connection(tenant_id, connection_id, with_chunks=False)
     if connection is None or connection.status != "active":
         # Backfilling, revoked, disconnected or gone: the backfill or a reconnect owns the data now.
         return SyncOutcome("skipped")
-    today = today or utc_now().date()
+    now = utc_now()
+    today = now.date()
     cursor = repo.get_sync_cursor(tenant_id, connection_id)
     start, end = sync_window(cursor, today, lookback_days)
     previous = connection.last_sync_at.isoformat() if connection.last_sync_at else None
     totals = SyncOutcome("synced", start, end, previous_sync_at=previous)
     try:
         key = secrets.get(connection.secret_id)
-        # Names change rarely: refresh them on the first sync of each UTC day, not every hour.
-        refresh = connection.last_sync_at is None or connection.last_sync_at.date() < today
+        refresh_workspaces, refresh_api_keys = names_due(connection.last_sync_at, now)
+        homes = KeyHomes.from_api_keys(repo.api_keys(tenant_id, connection_id))
         # Month by month, so a long catch-up keeps one month in memory and moves the cursor as it goes.
         for first, stop in monthly_chunks(start, end):
-            pulled = pull_items(key, client_factory, deadline, first, stop, refresh_names=refresh and first == start)
-            if refresh and first == start:
+            pulled = pull_items(
+                key,
+                client_factory,
+                deadline,
+                first,
+                stop,
+                key_homes=homes,
+                refresh_workspaces=refresh_workspaces and first == start,
+                refresh_api_keys=refresh_api_keys and first == start,
+                refresh_api_keys_if_unlisted=True,
+            )
+            homes = pulled.key_homes
+            if pulled.workspaces is not None:
                 repo.put_workspaces(tenant_id, connection_id, pulled.workspaces)
+            if pulled.api_keys is not None:
                 repo.put_api_keys(tenant_id, connection_id, pulled.api_keys)
             last = stop - timedelta(days=1)
             figures = repo.replace_days(tenant_id, connection_id, first, last, pulled.items, pulled.key_shares)

@@ -61,10 +61,10 @@ def test_a_quiet_sync_writes_nothing(stack, active):
     assert stack.aws.fire_sync_schedule() == {"connections_queued": 1}
     stack.aws.drain_sync_queue()
 
-    # Then no cost item or rollup was written or deleted, and only the four reports were asked for
+    # Then no cost item or rollup was written or deleted, and only the three reports were asked for
     connection = stack.call("GET", f"/integrations/anthropic/{active['id']}").json()
     assert repository.STATS.batch_requests == batches_before
-    assert connection["last_sync"]["anthropic_requests"] == 4
+    assert connection["last_sync"]["anthropic_requests"] == 3
     assert connection["last_sync"]["items_written"] == connection["last_sync"]["items_deleted"] == 0
     assert connection["last_sync"]["items_unchanged"] > 0
 

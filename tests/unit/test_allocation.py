@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pump_anthropic.allocation import CONSOLE, UNATTRIBUTED, allocate, split_exactly
+from pump_anthropic.allocation import CONSOLE, UNATTRIBUTED, KeyHomes, allocate, split_exactly, used_keys
 from pump_anthropic.normalize import CostItem
 
 DAY = "2026-03-01T00:00:00Z"
@@ -138,3 +138,55 @@ def test_allocated_shares_of_an_item_always_sum_to_the_item(key_tokens, console_
     )
     assert sum(s.cost_usd for s in shares) == cost
     assert all(s.cost_usd >= 0 for s in shares)
+
+
+# ---------------------------------------------------------------- placing keys from the key list
+
+WS = "wrkspc_a"
+
+
+@pytest.mark.parametrize(
+    ("api_key", "home"),
+    [
+        ({"id": "k", "scope": {"type": "workspace", "workspace_id": WS}, "workspace_id": WS}, WS),
+        ({"id": "k", "scope": {"type": "workspace", "workspace_id": None}, "workspace_id": None}, None),
+        ({"id": "k", "workspace_id": WS}, WS),  # no scope: the deprecated field, when set, still places
+    ],
+)
+def test_a_workspace_scoped_key_is_placed_in_its_workspace(api_key, home):
+    homes = KeyHomes.from_api_keys([api_key])
+    assert homes.listed == {"k"} and homes.workspace_of == {"k": home}
+
+
+@pytest.mark.parametrize(
+    "api_key",
+    [
+        {"id": "k", "scope": {"type": "organization"}, "workspace_id": None},
+        {"id": "k", "scope": {"type": "something_new", "workspace_id": WS}},
+        {"id": "k", "scope": {"type": "workspace", "workspace_id": 7}},
+        {"id": "k", "scope": "workspace"},
+        {"id": "k", "workspace_id": None},  # Default workspace or organization-scoped: can't tell
+        {"id": "k"},
+    ],
+)
+def test_a_key_the_list_cannot_place_is_listed_but_left_to_the_report(api_key):
+    homes = KeyHomes.from_api_keys([api_key])
+    assert homes.listed == {"k"} and homes.workspace_of == {}
+    assert not homes.places_all({"k"})
+
+
+def test_placement_from_the_key_list_allocates_like_the_placement_report():
+    items = [item(300, cost="3.00", workspace=WS), item(300, cost="3.00", workspace=None)]
+    usage = [key_row("k1", 100), key_row("k2", 50), key_row("k3", 300)]
+    placed = (("k1", WS), ("k2", WS), ("k3", None))
+    report = [(DAY, {"api_key_id": k, "workspace_id": ws}) for k, ws in placed]
+    homes = KeyHomes.from_api_keys([{"id": k, "scope": {"type": "workspace", "workspace_id": ws}} for k, ws in placed])
+    assert homes.places_all(used_keys(usage))
+    from_list = allocate(items, usage, homes.placement_rows(usage))
+    assert from_list == allocate(items, usage, report)
+    assert {(s.item.workspace_id, s.api_key): s.cost_usd for s in from_list} == {
+        (WS, "k1"): Decimal("1.00"),
+        (WS, "k2"): Decimal("0.50"),
+        (WS, CONSOLE): Decimal("1.50"),
+        (None, "k3"): Decimal("3.00"),
+    }

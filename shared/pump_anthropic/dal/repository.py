@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import TableConnection
@@ -16,6 +16,7 @@ from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 from pynamodb.expressions.condition import Condition
 
 from pump_anthropic.allocation import KeyShare
+from pump_anthropic.clock import utc_now
 from pump_anthropic.dal.models import (
     ALL_MODELS,
     ApiKeyModel,
@@ -110,7 +111,7 @@ def _sync_shard(connection_id: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return utc_now()
 
 
 # ---------------------------------------------------------------- connections
@@ -488,7 +489,7 @@ def put_workspaces(tenant_id: str, connection_id: str, workspaces: Iterable[tupl
 
 
 def put_api_keys(tenant_id: str, connection_id: str, api_keys: Iterable[dict]) -> None:
-    """Store API key names and hints, writing only what changed; a deleted key keeps its name for history."""
+    """Store API key names, hints and scopes, writing only what changed; a deleted key keeps its name for history."""
     pk = connection_pk(tenant_id, connection_id)
     desired = {
         m.sk: m.serialize()
@@ -501,13 +502,39 @@ def put_api_keys(tenant_id: str, connection_id: str, api_keys: Iterable[dict]) -
                 name=key.get("name") or key["id"],
                 partial_key_hint=key.get("partial_key_hint"),
                 status=key.get("status"),
-                workspace_id=key.get("workspace_id"),
+                **_scope_attributes(key),
             )
             for key in api_keys
         )
     }
     existing = _existing(pk, "APIKEY#", "APIKEY#~")
     _batch_write(puts=[attrs for sk, attrs in desired.items() if existing.get(sk) != attrs])
+
+
+def _scope_attributes(key: dict) -> dict:
+    """What `allocation.home_workspace` reads, kept so a later sync can place keys without the key list."""
+    scope, workspace_id = key.get("scope"), key.get("workspace_id")
+    scope_type = None
+    if isinstance(scope, dict):
+        scope_type, workspace_id = scope.get("type"), scope.get("workspace_id")
+        if not isinstance(scope_type, str):
+            scope_type, workspace_id = "unreadable", None
+    if not isinstance(workspace_id, str | None):
+        scope_type, workspace_id = "unreadable", None
+    return {"scope_type": scope_type, "workspace_id": workspace_id}
+
+
+def api_keys(tenant_id: str, connection_id: str) -> list[dict]:
+    """The stored key list, shaped like the API's (id, name, workspace_id, scope)."""
+    return [
+        {
+            "id": m.api_key_id,
+            "name": m.name,
+            "workspace_id": m.workspace_id,
+            "scope": {"type": m.scope_type, "workspace_id": m.workspace_id} if m.scope_type else None,
+        }
+        for m in ApiKeyModel.query(connection_pk(tenant_id, connection_id), ApiKeyModel.sk.startswith("APIKEY#"))
+    ]
 
 
 def api_key_names(tenant_id: str, connection_ids: Iterable[str]) -> dict[str, dict]:

@@ -76,6 +76,7 @@ class OrgSpec:
     geos: tuple[str, ...] = prices.INFERENCE_GEOS
     users: int = 3
     name: str = "Acme Labs (simulated)"
+    org_keys: int = 0  # organization-scoped API keys, each used in two workspaces (the key list can't place them)
 
     def __post_init__(self) -> None:
         if self.days < 1 or self.workspaces < 1 or self.api_keys < 1 or self.users < 1:
@@ -153,6 +154,7 @@ class ApiKey:
     status: str
     expires_at: datetime | None
     partial_key_hint: str
+    scope_type: str = "workspace"
 
     def to_api(self) -> dict:
         return {
@@ -165,7 +167,11 @@ class ApiKey:
             "partial_key_hint": self.partial_key_hint,
             "status": self.status,
             "workspace_id": self.workspace_id,
-            "scope": {"type": "workspace", "workspace_id": self.workspace_id},
+            "scope": (
+                {"type": "workspace", "workspace_id": self.workspace_id}
+                if self.scope_type == "workspace"
+                else {"type": self.scope_type}
+            ),
             "principal": None,
         }
 
@@ -383,7 +389,33 @@ class SimulatedOrg:
                 self._profile(rng, 0.5),
             )
         )
+        for i in range(self.spec.org_keys):
+            sources += self._make_org_key(i, rng)
         return sources
+
+    def _make_org_key(self, i: int, rng: random.Random) -> list[_Source]:
+        created_at = self._day_at(-60 - i, rng)
+        hint = "sk-ant-api03-" + _random_chars(rng, 3) + "..." + _random_chars(rng, 2) + "AA"
+        creator = self.users[i % len(self.users)].id
+        key = ApiKey(
+            _make_id(rng, "apikey_"),
+            f"org-wide-{i + 1}",
+            None,
+            created_at,
+            creator,
+            "active",
+            None,
+            hint,
+            "organization",
+        )
+        self.api_keys.append(key)
+        workspace = self.workspaces[i % len(self.workspaces)]
+        active_from = max(workspace.created_at.date(), self.first_day)
+        until = workspace.archived_at.date() if workspace.archived_at else None
+        return [
+            _Source(key.id, workspace.id, None, None, active_from, until, self._profile(rng, 0.5)),
+            _Source(key.id, None, None, None, self.first_day, None, self._profile(rng, 0.5)),
+        ]
 
     def _make_key(self, i: int, workspace: Workspace | None, rng: random.Random) -> tuple[ApiKey, _Source]:
         days = self.spec.days

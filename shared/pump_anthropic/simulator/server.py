@@ -91,6 +91,7 @@ class Simulator:
         self.restate_days = restate_days
         self._faults = FaultPlan(rate=fault_rate, seed=fault_seed)
         self._counts: dict[str, int] = {}
+        self._grouped_counts: dict[tuple[str, tuple[str, ...]], int] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -177,9 +178,16 @@ class Simulator:
         with self._lock:
             return dict(self._counts)
 
+    @property
+    def grouped_request_counts(self) -> dict[tuple[str, tuple[str, ...]], int]:
+        """Requests received per (path, its `group_by[]` values in order): which report was asked for."""
+        with self._lock:
+            return dict(self._grouped_counts)
+
     def reset_counts(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._grouped_counts.clear()
 
     def restate(self, days: int | None = None) -> list[date]:
         """Late data settles: the last `days` (default `restate_days`) days, today included, change."""
@@ -206,6 +214,8 @@ class Simulator:
         path, _, query = handler.path.partition("?")
         with self._lock:
             self._counts[path] = self._counts.get(path, 0) + 1
+            grouped = (path, tuple(parse_qs(query).get("group_by[]", ())))
+            self._grouped_counts[grouped] = self._grouped_counts.get(grouped, 0) + 1
         fault = self._faults.next(path)
         kind = fault.kind if fault else None
         if kind == "drop":
