@@ -69,6 +69,7 @@ class Clock:
             "pump_anthropic.backfill",
             "pump_anthropic.connections",
             "pump_anthropic.api.cost_routes",
+            "pump_anthropic.dal.repository",
         ):
             module = importlib.import_module(name)
             if hasattr(module, "utc_now"):

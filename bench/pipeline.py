@@ -265,15 +265,37 @@ def run_sync_scenario(label: str, aws, sim, meter, connection_id: str) -> dict:
     }
 
 
-def run_syncs(aws, sim, meter, clock: Clock, connection_id: str) -> list[dict]:
-    results = [run_sync_scenario("quiet hour (nothing changed upstream)", aws, sim, meter, connection_id)]
+def run_syncs(aws, sim, meter, clock: Clock, connection_id: str) -> tuple[list[dict], dict]:
+    results = [run_sync_scenario("first sync after the backfill", aws, sim, meter, connection_id)]
+    results.append(run_sync_scenario("quiet hour (nothing changed upstream)", aws, sim, meter, connection_id))
     clock.advance(hours=1)
     results.append(run_sync_scenario("next hour (today's partial day grew)", aws, sim, meter, connection_id))
     sim.restate(days=2)
     results.append(run_sync_scenario("2-day restatement", aws, sim, meter, connection_id))
     clock.advance(hours=24)
     results.append(run_sync_scenario("after 24 missed hours", aws, sim, meter, connection_id))
-    return results
+    return results, run_hourly_day(aws, sim, meter, clock, connection_id)
+
+
+def run_hourly_day(aws, sim, meter, clock: Clock, connection_id: str) -> dict:
+    """24 hourly syncs in a row (today's partial day grows each hour): what one connection costs per day."""
+    hours = []
+    for _ in range(24):
+        clock.advance(hours=1)
+        hours.append(run_sync_scenario("hour", aws, sim, meter, connection_id))
+    requests = [h["anthropic_requests"] for h in hours]
+    return {
+        "syncs": len(hours),
+        "anthropic_requests": sum(requests),
+        "requests_per_sync": sorted(set(requests)),
+        "max_requests_per_sync": max(requests),
+        "name_list_requests": sum(
+            n for h in hours for path, n in h["anthropic_by_path"].items() if path.endswith(("workspaces", "api_keys"))
+        ),
+        "items_written": sum(h["ddb_items_put"] + h["ddb_items_deleted"] for h in hours),
+        "wcu": sum(h["wcu"] for h in hours),
+        "wall": sum(h["wall"] for h in hours),
+    }
 
 
 def first_read(api, clock: Clock) -> dict:
@@ -348,7 +370,7 @@ def run_reads(api, meter, clock: Clock, repeats: int) -> list[dict]:
     return results
 
 
-def rows_for(backfill: dict, syncs: list[dict], first: dict, reads: list[dict]) -> list[Row]:
+def rows_for(backfill: dict, syncs: list[dict], day: dict, first: dict, reads: list[dict]) -> list[Row]:
     b = backfill
     rows = [
         Row(
@@ -429,6 +451,17 @@ def rows_for(backfill: dict, syncs: list[dict], first: dict, reads: list[dict]) 
         )
     rows.append(
         Row(
+            "sync",
+            f"a day of hourly syncs ({day['syncs']} runs)",
+            f"{day['anthropic_requests']} Anthropic requests",
+            f"{'/'.join(map(str, day['requests_per_sync']))} per sync (at most {day['max_requests_per_sync']}; "
+            f"{day['name_list_requests']} of them name lists); {day['items_written']:,} items written/deleted as "
+            f"today's partial day grew; ≈{day['wcu']:,.0f} WCU; {fmt_s(day['wall'])} here",
+            "every sync ≤ 4 requests",
+        )
+    )
+    rows.append(
+        Row(
             "read",
             "first GET /costs served by this process (30 d)",
             fmt_s(first["wall"]),
@@ -483,13 +516,13 @@ def main() -> None:
             api = LocalApi()
             backfill = run_backfill(api, sim, meter, http, probe, DEMO_ADMIN_KEY)
             census = meter.census()
-            syncs = run_syncs(aws, sim, meter, clock, backfill["connection_id"])
+            syncs, hourly_day = run_syncs(aws, sim, meter, clock, backfill["connection_id"])
             first = first_read(api, clock)
             reads = run_reads(api, meter, clock, repeats=1 if args.quick else 3)
     finally:
         for undo in restore:
             undo()
-    rows = rows_for(backfill, syncs, first, reads)
+    rows = rows_for(backfill, syncs, hourly_day, first, reads)
     write_json(
         args.json,
         {
@@ -502,6 +535,7 @@ def main() -> None:
             "backfill": backfill,
             "table": census,
             "syncs": syncs,
+            "hourly_day": hourly_day,
             "first_read": first,
             "reads": reads,
             "rows": rows_to_dicts(rows),
