@@ -126,6 +126,11 @@ def home_workspace(api_key: Mapping[str, Any]) -> str | None | object:
     return workspace_id if isinstance(workspace_id, str) and workspace_id else _UNPLACED
 
 
+def unlisted_key(key_id: str) -> dict[str, Any]:
+    """A used key the key list doesn't show (deleted, or not visible yet): named by its id, placed by the report."""
+    return {"id": key_id, "name": key_id, "scope": {"type": "not_in_key_list"}}
+
+
 def used_keys(key_usage_rows: Rows) -> set[str]:
     return {key for _, row in key_usage_rows if (key := row.get("api_key_id"))}
 

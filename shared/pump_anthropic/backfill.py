@@ -17,6 +17,7 @@ from pump_anthropic.allocation import (
     KeyHomes,
     KeyShare,
     allocate,
+    unlisted_key,
     used_keys,
 )
 from pump_anthropic.aws import SecretStore
@@ -191,6 +192,8 @@ def pull_items(
             workspaces = fetch_workspaces(client)
         if refresh_api_keys or (refresh_api_keys_if_unlisted and key_homes.unlisted(used)):
             api_keys = fetch_api_keys(client)
+            # A used key the list doesn't show is remembered as such, so it doesn't trigger a read every hour.
+            api_keys += [unlisted_key(k) for k in sorted(KeyHomes.from_api_keys(api_keys).unlisted(used))]
             key_homes = KeyHomes.from_api_keys(api_keys)
         if key_homes.places_all(used):
             key_workspace_rows = key_homes.placement_rows(key_usage_rows)
