@@ -41,7 +41,7 @@ openapi: $(STAMP)
 	$(BIN)/python -c "import json; from pump_anthropic.api.openapi import openapi_document; \
 	print(json.dumps(openapi_document(), indent=2, sort_keys=True))" > docs/openapi.json
 
-# Benchmarks on the embedded default: one table, appended to bench/RESULTS.md (~8 min on 2 cores, +1 min the first time for the peer install).
+# Benchmarks on the embedded default: one table, appended to bench/RESULTS.md (~10.5 min on 2 cores; ~12 min on a fresh clone, the peer install and layer builds included).
 # `make bench BENCH_ARGS=--quick` is a small smoke run; `--only cold_start` runs one script.
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
