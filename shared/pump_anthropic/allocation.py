@@ -91,7 +91,7 @@ class KeyHomes:
     @classmethod
     def from_api_keys(cls, api_keys: Iterable[Mapping[str, Any]]) -> KeyHomes:
         keys = [k for k in api_keys if k.get("id")]
-        homes = {k["id"]: home for k in keys if (home := home_workspace(k)) is not _UNPLACED}
+        homes = {k["id"]: workspace_id for k in keys for placed, workspace_id in [home_workspace(k)] if placed}
         return cls(frozenset(k["id"] for k in keys), homes)
 
     def unlisted(self, key_ids: Iterable[str]) -> set[str]:
@@ -109,21 +109,18 @@ class KeyHomes:
         ]
 
 
-_UNPLACED = object()
-
-
-def home_workspace(api_key: Mapping[str, Any]) -> str | None | object:
-    """The workspace a key is scoped to (None = Default), or `_UNPLACED` for organization-scoped keys and
-    scopes we don't understand. Without `scope`, the deprecated `workspace_id` places a key only when set: null
-    there means Default *or* organization-scoped."""
+def home_workspace(api_key: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """(placed, workspace): the workspace a key is scoped to (None = Default); not placed for organization-scoped
+    keys and scopes we don't understand. Without `scope`, the deprecated `workspace_id` places a key only when set:
+    null there means Default *or* organization-scoped."""
     scope = api_key.get("scope")
     if isinstance(scope, Mapping):
         workspace_id = scope.get("workspace_id")
         if scope.get("type") == "workspace" and (workspace_id is None or isinstance(workspace_id, str)):
-            return workspace_id
-        return _UNPLACED
+            return True, workspace_id
+        return False, None
     workspace_id = api_key.get("workspace_id")
-    return workspace_id if isinstance(workspace_id, str) and workspace_id else _UNPLACED
+    return (True, workspace_id) if isinstance(workspace_id, str) and workspace_id else (False, None)
 
 
 def unlisted_key(key_id: str) -> dict[str, Any]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from pump_anthropic.allocation import KeyHomes
 from pump_anthropic.aws import SecretNotFoundError, SecretStore
 from pump_anthropic.backfill import BACKFILL_DAYS, ClientFactory, PulledData, pull_items
-from pump_anthropic.clock import monthly_chunks, utc_now
+from pump_anthropic.clock import day_start, monthly_chunks, utc_now
 from pump_anthropic.dal import repository as repo
 from pump_anthropic.exceptions import AdminApiAuthError, AdminApiPermissionError
 
@@ -52,7 +52,7 @@ def names_due(last_sync_at: datetime | None, now: datetime) -> tuple[bool, bool]
     """(workspaces, API keys): which name list this sync refreshes. Names change rarely, so each list is
     re-read once a UTC day, workspaces on the day's first sync and keys on the first one from noon, which keeps
     every hourly sync at four requests or fewer. A key the stored list doesn't know is fetched when it is used."""
-    midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
+    midnight = day_start(now.date())
     noon = midnight + timedelta(hours=12)
     if last_sync_at is None:  # the first sync after a backfill: connect read both lists minutes ago
         return True, False

@@ -4,13 +4,14 @@ what it used in several workspaces the same day is unattributed, never spread si
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from pump_anthropic.allocation import CONSOLE, UNATTRIBUTED
-from pump_anthropic.simulator import DEMO_ADMIN_KEY, OrgSpec, Simulator
+from pump_anthropic.simulator import DEMO_ADMIN_KEY, Simulator
 from tests.integration.conftest import FIXED_NOW, SMALL_ORG
 from tests.integration.test_api_key_costs import true_cost_per_key
 from tests.integration.test_backfill_pipeline import costs
@@ -19,14 +20,7 @@ from tests.integration.test_sync_lifecycle import sync_now
 
 pytestmark = pytest.mark.network
 
-ORG_WIDE = OrgSpec(
-    seed=SMALL_ORG.seed,
-    days=SMALL_ORG.days,
-    workspaces=SMALL_ORG.workspaces,
-    api_keys=SMALL_ORG.api_keys,
-    models=SMALL_ORG.models,
-    org_keys=1,
-)
+ORG_WIDE = replace(SMALL_ORG, org_keys=1)
 
 
 @pytest.fixture

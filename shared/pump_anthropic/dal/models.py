@@ -123,8 +123,8 @@ class ApiKeyModel(_Base):
     name = UnicodeAttribute()
     partial_key_hint = UnicodeAttribute(null=True)
     status = UnicodeAttribute(null=True)
-    workspace_id = UnicodeAttribute(null=True)  # scope.workspace_id, or the deprecated top-level field
-    scope_type = UnicodeAttribute(null=True)  # workspace | organization | … (None: the API sent no scope)
+    workspace_id = UnicodeAttribute(null=True)  # the key's home workspace when in_workspace (None = Default)
+    in_workspace = BooleanAttribute(null=True)  # allocation.home_workspace's verdict (None: stored before it)
 
 
 class SyncStateModel(_Base):

@@ -15,7 +15,7 @@ from pynamodb.connection import TableConnection
 from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 from pynamodb.expressions.condition import Condition
 
-from pump_anthropic.allocation import KeyShare
+from pump_anthropic.allocation import KeyShare, home_workspace
 from pump_anthropic.clock import utc_now
 from pump_anthropic.dal.models import (
     ALL_MODELS,
@@ -489,7 +489,7 @@ def put_workspaces(tenant_id: str, connection_id: str, workspaces: Iterable[tupl
 
 
 def put_api_keys(tenant_id: str, connection_id: str, api_keys: Iterable[dict]) -> None:
-    """Store API key names, hints and scopes, writing only what changed; a deleted key keeps its name for history."""
+    """Store API key names, hints and home workspaces, writing only what changed; a deleted key keeps its name."""
     pk = connection_pk(tenant_id, connection_id)
     desired = {
         m.sk: m.serialize()
@@ -502,7 +502,7 @@ def put_api_keys(tenant_id: str, connection_id: str, api_keys: Iterable[dict]) -
                 name=key.get("name") or key["id"],
                 partial_key_hint=key.get("partial_key_hint"),
                 status=key.get("status"),
-                **_scope_attributes(key),
+                **_home_attributes(key),
             )
             for key in api_keys
         )
@@ -511,30 +511,24 @@ def put_api_keys(tenant_id: str, connection_id: str, api_keys: Iterable[dict]) -
     _batch_write(puts=[attrs for sk, attrs in desired.items() if existing.get(sk) != attrs])
 
 
-def _scope_attributes(key: dict) -> dict:
-    """What `allocation.home_workspace` reads, kept so a later sync can place keys without the key list."""
-    scope, workspace_id = key.get("scope"), key.get("workspace_id")
-    scope_type = None
-    if isinstance(scope, dict):
-        scope_type, workspace_id = scope.get("type"), scope.get("workspace_id")
-        if not isinstance(scope_type, str):
-            scope_type, workspace_id = "unreadable", None
-    if not isinstance(workspace_id, str | None):
-        scope_type, workspace_id = "unreadable", None
-    return {"scope_type": scope_type, "workspace_id": workspace_id}
+def _home_attributes(key: dict) -> dict:
+    """The key's home workspace, kept so a later sync can place keys without reading the key list."""
+    placed, workspace_id = home_workspace(key)
+    return {"in_workspace": placed, "workspace_id": workspace_id}
 
 
 def api_keys(tenant_id: str, connection_id: str) -> list[dict]:
-    """The stored key list, shaped like the API's (id, name, workspace_id, scope)."""
+    """The stored key list, shaped like the API's where `allocation.home_workspace` reads it."""
     return [
-        {
-            "id": m.api_key_id,
-            "name": m.name,
-            "workspace_id": m.workspace_id,
-            "scope": {"type": m.scope_type, "workspace_id": m.workspace_id} if m.scope_type else None,
-        }
+        {"id": m.api_key_id, "name": m.name, "workspace_id": m.workspace_id, "scope": _stored_scope(m)}
         for m in ApiKeyModel.query(connection_pk(tenant_id, connection_id), ApiKeyModel.sk.startswith("APIKEY#"))
     ]
+
+
+def _stored_scope(m: ApiKeyModel) -> dict | None:
+    if m.in_workspace is None:
+        return None  # stored before placement was kept: the deprecated workspace_id rule applies
+    return {"type": "workspace", "workspace_id": m.workspace_id} if m.in_workspace else {"type": "not_placed"}
 
 
 def api_key_names(tenant_id: str, connection_ids: Iterable[str]) -> dict[str, dict]:
