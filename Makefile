@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration infra simulate serve clean focus-validator openapi bench
+.PHONY: demo test check lint unit integration infra simulate serve clean focus-validator chromium openapi bench
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,17 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/pump-anthropic run
 
-test: lint $(STAMP) focus-validator
+test: lint $(STAMP) focus-validator chromium
 	$(BIN)/pytest
+
+# The fast inner loop: ruff and the unit tier (pure: no sockets, no AWS), well under a minute.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest tests/unit -q
+
+# Debian's Chromium for the dashboard's browser test, when missing. Idempotent.
+chromium:
+	bash scripts/install-chromium.sh
 
 # FinOps focus-validator in its own virtualenv (.venv/focus-validator); the FOCUS export test runs it. Idempotent.
 focus-validator:

@@ -30,7 +30,7 @@ for _path in (str(ROOT), str(ROOT / "shared")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-LATENCY_S = 0.2  # simulated Anthropic latency per request (issue 6)
+LATENCY_S = 0.2  # simulated Anthropic latency per request (the benchmarks' assumption for one round trip)
 LARGE_ORG = {"workspaces": 25, "api_keys": 200, "models": 12}  # every tier, context window and geo (the defaults)
 QUICK_ORG = {"workspaces": 4, "api_keys": 12, "models": 4}
 MAP_CONCURRENCY = 4  # template.yaml BackfillMaxConcurrency default
@@ -40,7 +40,7 @@ RCU_BYTES = 4096
 
 
 def org_spec(quick: bool):
-    from pump_anthropic.simulator import OrgSpec
+    from anthropic_simulator import OrgSpec
 
     return OrgSpec(seed=7, days=400, **(QUICK_ORG if quick else LARGE_ORG))
 
@@ -65,11 +65,11 @@ class Clock:
         import importlib
 
         for name in (
-            "pump_anthropic.sync",
-            "pump_anthropic.backfill",
-            "pump_anthropic.connections",
-            "pump_anthropic.api.cost_routes",
-            "pump_anthropic.dal.repository",
+            "pump_anthropic.logic.sync",
+            "pump_anthropic.logic.backfill",
+            "pump_anthropic.logic.connections",
+            "pump_anthropic.api.costs",
+            "pump_anthropic.dal.table",
         ):
             module = importlib.import_module(name)
             if hasattr(module, "utc_now"):

@@ -67,10 +67,10 @@ ENV = {
 LEAN_COSTS_IMPORTS = (
     "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\n"
     "from aws_lambda_powertools.utilities.typing import LambdaContext\n"
-    "from pump_anthropic.api.common import install_error_handlers\n"
-    "from pump_anthropic.api.cost_routes import router\n"
+    "from pump_anthropic.api.responses import install_error_handlers\n"
+    "from pump_anthropic.api.costs import router\n"
     "from pump_anthropic.observability import logger\n"
-    "from pump_anthropic.dal import repository\n"
+    "from pump_anthropic.dal import table\n"
     "from pump_anthropic.settings import settings\n"
     "app = APIGatewayHttpResolver(enable_validation=True)\n"
 )
@@ -292,7 +292,7 @@ def main() -> None:
         figures["direct_imports"] = direct_imports(entries)
         figures["module_count"] = len(entries)
         figures["imports_simulator_or_local"] = sorted(
-            {e[3] for e in entries if e[3].startswith(("pump_anthropic.simulator", "pump_anthropic.local", "moto"))}
+            {e[3] for e in entries if e[3].startswith(("anthropic_simulator", "pump_anthropic.local", "moto"))}
         )
         handlers[fn] = figures
     lean_probe = PROBE.replace("import app\n", LEAN_COSTS_IMPORTS)

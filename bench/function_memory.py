@@ -90,12 +90,12 @@ def child(handler_path: str, event: dict, trace: bool, fake_today: str | None) -
     rss_start = proc_status_kb("VmHWM")
     module_name, function_name = handler_path.split(":")
     handler = getattr(importlib.import_module(module_name), function_name)
-    from pump_anthropic.local.aws import FakeLambdaContext
+    from pump_local.embedded_aws import FakeLambdaContext
 
     if fake_today:  # the simulator's clock, so "today" agrees with the parent's data
         from datetime import UTC, datetime
 
-        import pump_anthropic.sync as sync_module
+        import pump_anthropic.logic.sync as sync_module
 
         now = datetime.fromisoformat(fake_today).replace(tzinfo=UTC)
         sync_module.utc_now = lambda: now
@@ -143,27 +143,27 @@ def run_child(handler: str, event: dict, env: dict, *, trace: bool, fake_today: 
 def setup_aws() -> None:
     import boto3
 
-    from pump_anthropic import services
-    from pump_anthropic.dal import repository
+    from pump_anthropic import wiring
+    from pump_anthropic.dal import table
 
-    services.bind_storage()
-    repository.create_table()
+    wiring.bind_storage()
+    table.create_table()
     os.environ["KMS_KEY_ID"] = boto3.client("kms").create_key(Description="bench")["KeyMetadata"]["Arn"]
-    services.settings.cache_clear()
-    services.secret_store.cache_clear()
+    wiring.settings.cache_clear()
+    wiring.secret_store.cache_clear()
 
 
 def new_connection(admin_key: str, number: int) -> tuple[str, int]:
     """A fresh connection per child, so every measured invocation writes into empty partitions."""
     from pydantic import SecretStr
 
-    from pump_anthropic import services
-    from pump_anthropic.connections import connection_id_for
-    from pump_anthropic.dal import repository
+    from pump_anthropic import wiring
+    from pump_anthropic.dal import connections as stored_connections
+    from pump_anthropic.logic.connections import connection_id_for
 
     connection_id = connection_id_for(TENANT, f"bench-org-{number}")
-    secret_id = services.secret_store().put(connection_id, SecretStr(admin_key), tags={})
-    record, _ = repository.register_connection(
+    secret_id = wiring.secret_store().put(connection_id, SecretStr(admin_key), tags={})
+    record, _ = stored_connections.register_connection(
         tenant_id=TENANT,
         connection_id=connection_id,
         organization_id=f"bench-org-{number}",
@@ -187,20 +187,23 @@ def chunk_event(admin_key: str, number: int, start: date, end: date) -> dict:
 
 def sync_event(admin_key: str, number: int, cursor: date) -> dict:
     """An active connection whose sync cursor is at `cursor` (its backfill is not needed for the sync to run)."""
-    from pump_anthropic.dal import repository
+    from pump_anthropic.dal import connections as stored_connections
+    from pump_anthropic.dal import cost_days
 
     connection_id, run = new_connection(admin_key, number)
-    repository.finish_backfill(TENANT, connection_id, run=run, status="active", error_code=None, error_message=None)
-    repository.advance_sync_cursor(TENANT, connection_id, cursor)
+    stored_connections.finish_backfill(
+        TENANT, connection_id, run=run, status="active", error_code=None, error_message=None
+    )
+    cost_days.advance_sync_cursor(TENANT, connection_id, cursor)
     return sqs_event(connection_id)
 
 
 def measure(label: str, handler: str, make_event, env: dict, fake_today: str | None = None) -> dict:
-    from pump_anthropic.dal import repository
+    from pump_anthropic.dal import connections as stored_connections
 
     event = make_event(1)
     rss = run_child(handler, event, env, trace=False, fake_today=fake_today)
-    connection = repository.get_connection(TENANT, event.get("connection_id") or _sqs_connection(event))
+    connection = stored_connections.get_connection(TENANT, event.get("connection_id") or _sqs_connection(event))
     rss["last_sync"] = connection.last_sync if connection else None
     traced = run_child(handler, make_event(2), env, trace=True, fake_today=fake_today)
     return {"label": label, "handler": handler, "event": event, "rss_run": rss, "traced_run": traced}
@@ -223,8 +226,8 @@ def main() -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from pump_anthropic.clock import monthly_chunks
-    from pump_anthropic.simulator import DEMO_ADMIN_KEY, Simulator
+    from anthropic_simulator import DEMO_ADMIN_KEY, Simulator
+    from pump_anthropic.domain.calendar import monthly_chunks
 
     now = start_of_hour(11)
     today = now.date()

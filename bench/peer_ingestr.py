@@ -127,7 +127,7 @@ def ensure_ingestr() -> dict:
 
 def run_ingestr(sim, table: str, db: Path, start: datetime | None, end: datetime | None) -> dict:
     """One `ingestr ingest` of one Anthropic table; the simulator's counters are reset first."""
-    from pump_anthropic.simulator import DEMO_ADMIN_KEY
+    from anthropic_simulator import DEMO_ADMIN_KEY
 
     command = [
         str(venv_python()),
@@ -187,7 +187,7 @@ def query_duckdb(db: Path, sql: str) -> list:
 
 def simulator_cost_total(sim, start: datetime, end: datetime) -> tuple[Decimal, int]:
     """The simulator's own cost report (cents, all pages) for [start, end): the ground truth; (total, buckets)."""
-    from pump_anthropic.simulator import DEMO_ADMIN_KEY
+    from anthropic_simulator import DEMO_ADMIN_KEY
 
     total, buckets, page = Decimal(0), 0, None
     while True:
@@ -233,7 +233,7 @@ def cursor_carries_limit():
     page token to the exact query, `limit` included, and answers 400. Whether the real API accepts that is not known
     from here, so the peer is measured both ways: as is, and with the first page's `limit` carried by the cursor.
     """
-    from pump_anthropic.simulator import reports
+    from anthropic_simulator import reports
 
     original = reports._parse_report_query
     remembered: dict = {}
@@ -259,7 +259,7 @@ def main() -> None:
     parser.add_argument("--json", help="write the figures here (default: print them)")
     args = parser.parse_args()
 
-    from pump_anthropic.simulator import Simulator
+    from anthropic_simulator import Simulator
 
     try:
         install = ensure_ingestr()

@@ -131,12 +131,13 @@ def total_requests(sim) -> int:
 
 
 def run_backfill(api, sim, meter, http, probe, admin_key: str) -> dict:
-    from pump_anthropic.dal import repository
+    from pump_anthropic.dal import connections as stored_connections
+    from pump_anthropic.dal import table
 
     counts_before = total_requests(sim)
     urls_before = len(http.urls)
     aws_before = meter.snapshot()
-    stats_before = (repository.STATS.batch_requests, repository.STATS.items_put)
+    stats_before = (table.STATS.batch_requests, table.STATS.items_put)
     began = time.perf_counter()
     response = api.request("POST", "/integrations/anthropic", body=json.dumps({"admin_key": admin_key}))
     connect_wall = time.perf_counter() - began
@@ -151,7 +152,7 @@ def run_backfill(api, sim, meter, http, probe, admin_key: str) -> dict:
     wall = finalize["ended"] - began
     aws_delta = meter.delta(aws_before, meter.snapshot())
     with meter.paused_():
-        connection = repository.get_connection("local", connection_id)
+        connection = stored_connections.get_connection("local", connection_id)
     chunks = [r for r in probe.records if r["function"] == "BackfillChunkFunction"]
     done = [r for r in chunks if r["outcome"] == "ok"]
     requests_made = total_requests(sim) - counts_before
@@ -160,8 +161,8 @@ def run_backfill(api, sim, meter, http, probe, admin_key: str) -> dict:
     chunk_minimum = max((minimum_pages(r["urls"])[0] for r in done), default=0)
     bound = LATENCY_S * (connect_min + math.ceil(chunk_count / MAP_CONCURRENCY) * chunk_minimum)
     items_written = sum(r["result"]["items_written"] for r in done)
-    batch_requests = repository.STATS.batch_requests - stats_before[0]
-    items_put = repository.STATS.items_put - stats_before[1]
+    batch_requests = table.STATS.batch_requests - stats_before[0]
+    items_put = table.STATS.items_put - stats_before[1]
     plan = next(r for r in probe.records if r["function"] == "BackfillPlanFunction")
     ordered = sorted(chunks, key=lambda r: r["began"])
     modelled = (
@@ -212,7 +213,7 @@ def connect_wall_model(connect_wall: float, connect_requests: int) -> float:
 
 
 def run_sync_scenario(label: str, aws, sim, meter, connection_id: str) -> dict:
-    from pump_anthropic.dal import repository
+    from pump_anthropic.dal import connections as stored_connections
 
     requests_before = sim.request_counts
     aws_before = meter.snapshot()
@@ -228,7 +229,7 @@ def run_sync_scenario(label: str, aws, sim, meter, connection_id: str) -> dict:
         p: after.get(p, 0) - requests_before.get(p, 0) for p in after if after.get(p, 0) > requests_before.get(p, 0)
     }
     with meter.paused_():
-        last_sync = repository.get_connection("local", connection_id, with_chunks=False).last_sync or {}
+        last_sync = stored_connections.get_connection("local", connection_id, with_chunks=False).last_sync or {}
     calls = aws_delta["calls"]
     own_cpu = cpu - (totals.cpu - sdk_before[1])
     anthropic_requests = sum(by_path.values())
@@ -489,10 +490,10 @@ def main() -> None:
     parser.add_argument("--json", help="write the figures here (default: print them)")
     args = parser.parse_args()
 
+    from anthropic_simulator import DEMO_ADMIN_KEY, Simulator
     from functions.backfill import app as backfill_app
-    from pump_anthropic.local.api import LocalApi
-    from pump_anthropic.local.aws import BACKFILL_FUNCTIONS, LocalAws
-    from pump_anthropic.simulator import DEMO_ADMIN_KEY, Simulator
+    from pump_local.embedded_aws import BACKFILL_FUNCTIONS, LocalAws
+    from pump_local.http_api import LocalApi
 
     clock = Clock(start_of_hour(11))
     clock.install()

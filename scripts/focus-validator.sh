@@ -6,7 +6,7 @@
 #
 # focus-validator 2.x declares Python >= 3.12; CI guarantees only 3.11, so it lives in its own virtualenv
 # (FOCUS_VALIDATOR_VENV, default .venv/focus-validator: inside .venv so git and ruff already ignore it and
-# `make clean` removes it) and gets three adjustments (see ../shared/reference/focus.md, beside the repo):
+# `make clean` removes it) and gets three adjustments:
 #   1. --ignore-requires-python, then numpy>=2 (the pyarrow it resolves needs NumPy 2 despite `numpy<2`);
 #   2. one Python 3.12-only f-string rewritten as plain concatenation (same string, imports on 3.11);
 #   3. run from site-packages: it opens focus_validator/rules/currency_codes.csv relative to the cwd.

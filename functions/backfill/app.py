@@ -3,8 +3,9 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from pump_anthropic import backfill, services
-from pump_anthropic.backfill import Chunk
+from pump_anthropic import wiring
+from pump_anthropic.logic import backfill
+from pump_anthropic.logic.backfill import Chunk
 from pump_anthropic.observability import MetricUnit, logger, metrics
 
 
@@ -28,7 +29,7 @@ class FinalizeEvent(PlanEvent):
 
 @logger.inject_lambda_context(log_event=True)  # ids and dates only: safe to log
 def plan_handler(event: dict, context: LambdaContext) -> dict:
-    services.bind_storage()
+    wiring.bind_storage()
     request = PlanEvent.model_validate(event)
     chunks = backfill.plan_backfill(request.tenant_id, request.connection_id, request.run, request.mode)
     return {**request.model_dump(), "chunks": [c.as_event() for c in chunks]}
@@ -37,14 +38,14 @@ def plan_handler(event: dict, context: LambdaContext) -> dict:
 @logger.inject_lambda_context(log_event=True)
 @metrics.log_metrics
 def chunk_handler(event: dict, context: LambdaContext) -> dict:
-    services.bind_storage()
+    wiring.bind_storage()
     request = ChunkEvent.model_validate(event)
     chunk = Chunk.from_event(request.model_dump())
     result = backfill.run_chunk(
         chunk,
-        secrets=services.secret_store(),
-        client_factory=services.admin_client,
-        deadline=services.deadline_from(context),
+        secrets=wiring.secret_store(),
+        client_factory=wiring.admin_client,
+        deadline=wiring.deadline_from(context),
     )
     metrics.add_metric(name="AnthropicRequests", unit=MetricUnit.Count, value=result.anthropic_requests)
     metrics.add_metric(name="AnthropicRetries", unit=MetricUnit.Count, value=result.anthropic_retries)
@@ -55,7 +56,7 @@ def chunk_handler(event: dict, context: LambdaContext) -> dict:
 @logger.inject_lambda_context(log_event=True)
 @metrics.log_metrics
 def finalize_handler(event: dict, context: LambdaContext) -> dict:
-    services.bind_storage()
+    wiring.bind_storage()
     request = FinalizeEvent.model_validate(event)
     outcome = backfill.finalize_backfill(
         request.tenant_id, request.connection_id, request.run, request.results, request.run_error

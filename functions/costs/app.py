@@ -1,14 +1,14 @@
 """costs: the read API for the Pump frontend (GET /costs, GET /openapi.json)."""
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pump_anthropic import services
-from pump_anthropic.api.common import install_error_handlers
-from pump_anthropic.api.cost_routes import router
+from pump_anthropic import wiring
+from pump_anthropic.api.costs import router
+from pump_anthropic.api.powertools import new_resolver
+from pump_anthropic.api.responses import install_error_handlers
 from pump_anthropic.observability import logger
 
-app = APIGatewayHttpResolver(enable_validation=True)
+app = new_resolver()
 app.include_router(router)
 install_error_handlers(app)
 
@@ -23,5 +23,5 @@ def get_openapi() -> dict:
 
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    services.bind_storage()
+    wiring.bind_storage()
     return app.resolve(event, context)

@@ -7,8 +7,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pump_anthropic import services, sync
+from pump_anthropic import wiring
 from pump_anthropic.clock import utc_now
+from pump_anthropic.logic import sync
 from pump_anthropic.observability import MetricUnit, logger, metrics
 from pump_anthropic.settings import settings
 
@@ -17,8 +18,8 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @logger.inject_lambda_context(log_event=False)
 def dispatch_handler(event: dict, context: LambdaContext) -> dict:
-    services.bind_storage()
-    sent = sync.dispatch_active_connections(services.sync_queue().send)
+    wiring.bind_storage()
+    sent = sync.dispatch_active_connections(wiring.sync_queue().send)
     return {"connections_queued": sent}
 
 
@@ -27,9 +28,9 @@ def _sync_record(record: SQSRecord, lambda_context: LambdaContext | None = None)
     outcome = sync.sync_connection(
         message["tenant_id"],
         message["connection_id"],
-        secrets=services.secret_store(),
-        client_factory=services.admin_client,
-        deadline=services.deadline_from(lambda_context),
+        secrets=wiring.secret_store(),
+        client_factory=wiring.admin_client,
+        deadline=wiring.deadline_from(lambda_context),
         lookback_days=settings().sync_lookback_days,
     )
     logger.info("sync finished", extra={"connection_id": message["connection_id"], "status": outcome.status})
@@ -51,7 +52,7 @@ def record_sync_metrics(outcome: sync.SyncOutcome) -> None:
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    services.bind_storage()
+    wiring.bind_storage()
     # A retriable failure of one connection returns it to the queue; the others are not retried.
     response = process_partial_response(event=event, record_handler=_sync_record, processor=processor, context=context)
     metrics.add_metric(name="SyncFailures", unit=MetricUnit.Count, value=len(response.get("batchItemFailures", [])))

@@ -1,28 +1,9 @@
-"""UTC calendar helpers. Every date in the connector is a UTC calendar day."""
+"""The one place that reads the clock, so tests and benchmarks can drive time from here."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-def next_month(day: date) -> date:
-    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
-
-
-def monthly_chunks(first_day: date, last_day: date) -> list[tuple[date, date]]:
-    """[start, end) chunks split on UTC month boundaries covering first_day..last_day inclusive."""
-    chunks = []
-    start = first_day
-    while start <= last_day:
-        end = min(next_month(start), last_day + timedelta(days=1))
-        chunks.append((start, end))
-        start = end
-    return chunks

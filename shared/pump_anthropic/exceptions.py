@@ -1,4 +1,10 @@
-"""Domain errors. Each carries a stable `code` and a user-facing sentence; none ever carries the Admin key."""
+"""Every error the connector raises on purpose, in one place.
+
+Each class carries a stable `code`, the HTTP status the API answers with, whether trying again later can succeed
+(`retriable`: the backfill state machine's Retry lists exactly these classes) and whether it means the Admin key no
+longer works (`revokes_connection`). None ever carries the Admin key. The state machine reports a failed chunk by
+its class name only; `error_code_for` turns that name back into the class's code.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,8 @@ class PumpError(Exception):
 
     code = "internal_error"
     http_status = 500
-    # True when trying again later can succeed: the backfill state machine's Retry lists exactly these classes.
     retriable = False
+    revokes_connection = False
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -18,9 +24,33 @@ class PumpError(Exception):
             self.code = code
 
 
+# ---------------------------------------------------------------- the caller's request
+
+
 class InvalidInputError(PumpError):
     code = "invalid_request"
     http_status = 400
+
+
+class InvalidQueryError(InvalidInputError):
+    code = "invalid_query"
+
+
+class StandardKeyNotAllowedError(InvalidInputError):
+    code = "standard_key_not_allowed"
+
+
+class InvalidKeyFormatError(InvalidInputError):
+    code = "invalid_key_format"
+
+
+class ExportTooLargeError(InvalidInputError):
+    code = "export_too_large"
+
+
+class UnauthorizedError(PumpError):
+    code = "unauthorized"
+    http_status = 401
 
 
 class NotFoundError(PumpError):
@@ -33,9 +63,26 @@ class ConflictError(PumpError):
     http_status = 409
 
 
+class ConnectionDisconnectedError(ConflictError):
+    code = "connection_disconnected"
+
+
 class TooManyRequestsError(PumpError):
     code = "too_many_requests"
     http_status = 429
+
+
+class SyncRateLimitedError(TooManyRequestsError):
+    code = "sync_rate_limited"
+
+
+class TenantRateLimitedError(TooManyRequestsError):
+    """The tenant made more requests of one kind in a minute than its quota allows."""
+
+    code = "tenant_rate_limited"
+
+
+# ---------------------------------------------------------------- Anthropic
 
 
 class AdminApiError(PumpError):
@@ -73,6 +120,7 @@ class AdminApiAuthError(AdminApiError):
 
     code = "key_rejected"
     http_status = 400
+    revokes_connection = True
 
 
 class AdminApiPermissionError(AdminApiError):
@@ -80,6 +128,7 @@ class AdminApiPermissionError(AdminApiError):
 
     code = "key_lacks_permission"
     http_status = 400
+    revokes_connection = True
 
 
 class AdminApiRequestError(AdminApiError):
@@ -98,6 +147,11 @@ class AdminApiRetriableError(AdminApiError):
 
 
 class AdminApiRateLimitedError(AdminApiRetriableError):
+    """429 after our retries. Its own code, so a failed month or a refused connect says "rate limited" rather than
+    "unavailable": the remedy differs (wait, don't investigate an outage)."""
+
+    code = "anthropic_rate_limited"
+
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
@@ -111,3 +165,77 @@ class AdminApiPaginationError(AdminApiError):
     """The API repeated a page token or exceeded the page cap: stop rather than loop forever."""
 
     code = "anthropic_pagination_error"
+
+
+# ---------------------------------------------------------------- our own infrastructure
+
+
+class StorageError(PumpError):
+    """DynamoDB refused an operation for a reason other than throttling."""
+
+    code = "storage_error"
+
+
+class StorageThrottledError(PumpError):
+    """DynamoDB kept throttling or leaving items unprocessed: retriable, nothing was silently dropped."""
+
+    code = "storage_throttled"
+    http_status = 503
+    retriable = True
+
+
+class SecretStoreUnavailableError(PumpError):
+    """Secrets Manager is throttling or unreachable: retry later; nothing was changed half-way."""
+
+    code = "secret_store_unavailable"
+    http_status = 503
+    retriable = True
+
+
+class SecretNotFoundError(PumpError):
+    """The connection's stored key is gone: like a revoked key, only a reconnect helps."""
+
+    code = "secret_not_found"
+    http_status = 409
+    revokes_connection = True
+
+
+class BackfillStartError(PumpError):
+    code = "backfill_not_started"
+    http_status = 503
+
+
+class SyncQueueUnavailableError(PumpError):
+    code = "sync_queue_unavailable"
+    http_status = 503
+
+
+def _all_subclasses(cls: type[PumpError]) -> list[type[PumpError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found += _all_subclasses(sub)
+    return found
+
+
+def error_class(name: str) -> type[PumpError] | None:
+    """The PumpError subclass of this name (as the state machine's Catch reports it), or None."""
+    return next((c for c in _all_subclasses(PumpError) if c.__name__ == name), None)
+
+
+def retriable_error_names() -> list[str]:
+    """Class names the backfill state machine retries (its Retry list must equal this): the concrete retriable
+    classes, since a base such as AdminApiRetriableError is never raised itself."""
+    return sorted(c.__name__ for c in _all_subclasses(PumpError) if c.retriable and not c.__subclasses__())
+
+
+# What a route that talks to Anthropic or to storage can raise (the API documents their statuses).
+ANTHROPIC_ERRORS: tuple[type[PumpError], ...] = (
+    InvalidInputError,
+    AdminApiAuthError,
+    AdminApiPermissionError,
+    AdminApiRequestError,
+    AdminApiUnavailableError,
+    AdminApiRateLimitedError,
+    AdminApiPaginationError,
+)
+STORAGE_ERRORS: tuple[type[PumpError], ...] = (StorageThrottledError, StorageError)

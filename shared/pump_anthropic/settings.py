@@ -12,6 +12,7 @@ DEFAULT_ANTHROPIC_API_URL = "https://api.anthropic.com"
 @dataclass(frozen=True)
 class Settings:
     table_name: str
+    quota_table_name: str
     secret_prefix: str
     kms_key_id: str | None
     state_machine_arn: str | None
@@ -28,6 +29,7 @@ class Settings:
         env = os.environ
         return cls(
             table_name=env.get("TABLE_NAME", "pump-anthropic"),
+            quota_table_name=env.get("QUOTA_TABLE_NAME") or f"{env.get('TABLE_NAME', 'pump-anthropic')}-quotas",
             secret_prefix=env.get("SECRET_PREFIX", "pump-anthropic/"),
             kms_key_id=env.get("KMS_KEY_ID") or None,
             state_machine_arn=env.get("STATE_MACHINE_ARN") or None,

@@ -5,48 +5,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from pump_anthropic.local.api import LocalApi, make_http_server
-from pump_anthropic.local.aws import LocalAws
-from pump_anthropic.local.static import static_asset
-from pump_anthropic.simulator import DEMO_ADMIN_KEY, OrgSpec, Simulator
+from anthropic_simulator import DEMO_ADMIN_KEY, Simulator
+from pump_local.embedded_aws import LocalAws
+from pump_local.http_api import LocalApi, make_http_server
+from pump_local.static_files import static_asset
+from tests.support.browser import CHROMIUM_ARGS, CHROMIUM_CANDIDATES, no_browser
+from tests.support.stack import SMALL_ORG, LocalStack, ignore_client_disconnects, no_api
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-SMALL_ORG = OrgSpec(seed=11, days=400, workspaces=2, api_keys=3, models=3)
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-# Without the background-networking flags Chromium keeps dialling Google services, which misbehaves offline.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ALLOW_NO_BROWSER = "PUMP_ALLOW_NO_BROWSER"
 
 _artifacts_written: list[Path] = []
-
-
-def _no_browser(reason: str) -> None:
-    """Fail (CI installs Chromium), or skip when the developer explicitly allowed it."""
-    if os.environ.get(ALLOW_NO_BROWSER) == "1":
-        pytest.skip(f"{reason} ({ALLOW_NO_BROWSER}=1)")
-    pytest.fail(
-        f"{reason}. Install Debian's Chromium (`apt-get install -y chromium`; CI's .ci/run does it) "
-        f"or set {ALLOW_NO_BROWSER}=1 to skip the browser tests on this machine.",
-        pytrace=False,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +31,7 @@ def chromium_path() -> str:
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    _no_browser(f"No Chromium executable found (looked for {', '.join(c for c in candidates if c)})")
+    no_browser(f"No Chromium executable found (looked for {', '.join(c for c in candidates if c)})")
     raise AssertionError("unreachable")
 
 
@@ -65,7 +40,7 @@ def browser(chromium_path: str) -> Iterator:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _no_browser("Playwright's Python package is not installed (it is in requirements-dev.txt)")
+        no_browser("Playwright's Python package is not installed (it is in requirements-dev.txt)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -74,20 +49,13 @@ def browser(chromium_path: str) -> Iterator:
             chromium.close()
 
 
-@dataclass(frozen=True)
-class LocalStack:
-    url: str
-    simulator: Simulator
-    aws: LocalAws
-
-
 @pytest.fixture
 def local_stack() -> Iterator[LocalStack]:
     """Simulator + embedded AWS + the HTTP shim with the dashboard's static files, on a free port."""
     with Simulator(SMALL_ORG, admin_key=DEMO_ADMIN_KEY) as simulator, LocalAws(simulator.url) as aws:
         server = make_http_server(LocalApi(), "127.0.0.1", 0, static=static_asset)
         server.daemon_threads = False  # so server_close() waits for requests in flight, before the embedded AWS stops
-        _ignore_client_disconnects(server)
+        ignore_client_disconnects(server)
         thread = threading.Thread(target=server.serve_forever, name="dashboard-http", daemon=True)
         thread.start()
         try:
@@ -101,8 +69,8 @@ def local_stack() -> Iterator[LocalStack]:
 @pytest.fixture
 def static_server() -> Iterator[str]:
     """Only the page's files (no AWS, no simulator): for tests that answer the API calls themselves."""
-    server = make_http_server(LocalApi(routes=[("", "/__none__", _no_api)]), "127.0.0.1", 0, static=static_asset)
-    _ignore_client_disconnects(server)
+    server = make_http_server(LocalApi(routes=[("", "/__none__", no_api)]), "127.0.0.1", 0, static=static_asset)
+    ignore_client_disconnects(server)
     thread = threading.Thread(target=server.serve_forever, name="dashboard-static", daemon=True)
     thread.start()
     try:
@@ -111,21 +79,6 @@ def static_server() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def _no_api(event: dict, context: object) -> dict:
-    raise AssertionError("the API should have been answered by the test")
-
-
-def _ignore_client_disconnects(server) -> None:
-    """A closing browser drops its in-flight polls; that is no server error worth a traceback in the test log."""
-    report = server.handle_error
-
-    def handle_error(request, client_address) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            report(request, client_address)
-
-    server.handle_error = handle_error
 
 
 @pytest.fixture

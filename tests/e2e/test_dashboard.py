@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from pump_anthropic.simulator import DEMO_ADMIN_KEY
+from anthropic_simulator import DEMO_ADMIN_KEY
 
 pytestmark = pytest.mark.network
 

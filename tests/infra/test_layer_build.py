@@ -106,7 +106,7 @@ def test_recipe_installs_the_requirements_for_lambda_and_byte_compiles_with_unch
 
     # and the layer holds the dependencies and pump_anthropic, without pip's bin/ or the local-only subpackages
     assert not (layer / "bin").exists()
-    assert (layer / "pump_anthropic" / "services.py").is_file()
+    assert (layer / "pump_anthropic" / "wiring.py").is_file()
     assert not (layer / "pump_anthropic" / "simulator").exists()
     assert not (layer / "pump_anthropic" / "local").exists()
     # and every module has a .pyc, each one unchecked-hash (none left over from a wheel or a developer's checkout)

@@ -31,17 +31,9 @@ LAMBDA_SERVICE_ERRORS = {
 
 def _retriable_error_names() -> set[str]:
     """Every concrete PumpError marked retriable (bases are never raised): the chunk's Retry names exactly these."""
-    import pump_anthropic.aws
-    import pump_anthropic.dal.repository  # noqa: F401 (defines StorageThrottledError)
-    from pump_anthropic.exceptions import PumpError
+    from pump_anthropic.exceptions import retriable_error_names
 
-    found, pending = set(), [PumpError]
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        if cls.retriable and not cls.__subclasses__():
-            found.add(cls.__name__)
-    return found
+    return set(retriable_error_names())
 
 
 # A chunk Lambda that hits its own timeout (the deadline should prevent it) is retried too.

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import graphlib
+import json
 import re
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
@@ -33,11 +36,33 @@ AWS_MANDATED_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
-# A resource may end in "*" only to reach a named thing's children: table indexes, secrets under the
-# prefix (Secrets Manager appends a random suffix), a named function's versions.
-ALLOWED_WILDCARD_SUFFIXES = ("/index/*", "secret:${SecretPrefix}*", "function:${functionName}*")
+# A resource may end in "*" only to reach a named thing's children: table indexes, this stack's secrets (Secrets
+# Manager appends a random suffix), a named function's versions.
+STACK_SECRETS = "secret:${SecretPrefix}${AWS::StackName}/*"
+ALLOWED_WILDCARD_SUFFIXES = ("/index/*", STACK_SECRETS, "function:${functionName}*")
 SECRET_READERS = {"BackfillChunkFunction", "SyncFunction"}
 SECRET_USERS = SECRET_READERS | {"ConnectFunction"}
+ACCOUNT_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+KEYS = ("PumpKey", "SecretsKey", "AlarmTopicKey")
+# Everything that uses key material or lets someone else use it (a grant can carry Decrypt).
+KEY_USE_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext",
+    "kms:CreateGrant",
+)
+# Lambda keeps at least 100 of the account's concurrency unreserved; 1,000 is the default account limit.
+ACCOUNT_CONCURRENCY, UNRESERVED_MINIMUM = 1000, 100
+RESERVED_CONCURRENCY = {
+    "ConnectFunction": "ConnectReservedConcurrency",
+    "CostsFunction": "CostsReservedConcurrency",
+    "BackfillChunkFunction": "BackfillChunkReservedConcurrency",
+}
 READ_ONLY_TABLE_ACTIONS = {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"}
 EXPECTED_ROUTES = {
     ("POST", "/integrations/anthropic"): "ConnectFunction",
@@ -113,6 +138,45 @@ def _function_role(function: str) -> str:
     return f"{function}Role"
 
 
+def _grants(statement: dict, action: str) -> bool:
+    return any(fnmatchcase(action, pattern) for pattern in _as_list(statement["Action"]))
+
+
+def _key_statements(template: dict, key: str) -> list[dict]:
+    return template["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]
+
+
+def _admin_key_key(template: dict) -> str:
+    """The key Secrets Manager encrypts the Admin keys with: the one connect passes to CreateSecret."""
+    env = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    env.update(template["Resources"]["ConnectFunction"]["Properties"].get("Environment", {}).get("Variables", {}))
+    return env["KMS_KEY_ID"]["Fn::GetAtt"][0]
+
+
+def _references(value) -> Iterator[str]:
+    """Logical ids a resource's properties point at (Ref, Fn::GetAtt, ${X} or ${X.Attr} in Fn::Sub)."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str):
+                yield item
+            elif key == "Fn::GetAtt":
+                yield item[0] if isinstance(item, list) else item.split(".")[0]
+            elif key == "Fn::Sub":
+                text, variables = (item, {}) if isinstance(item, str) else item
+                yield from (name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text))
+                yield from _references(variables)
+            else:
+                yield from _references(item)
+
+
+def _role_principals(statement: dict) -> set[str]:
+    """Function role logical ids named as AWS principals (GetAtt <Role>.Arn)."""
+    return {p["Fn::GetAtt"][0] for p in _as_list(statement["Principal"].get("AWS", [])) if "Fn::GetAtt" in p}
+
+
 # ---------------------------------------------------------------- cfn-lint
 
 
@@ -122,6 +186,17 @@ def test_cfn_lint_reports_nothing():
 
 def test_cfn_lint_informational_checks_report_nothing():
     assert [str(match) for match in lint_file(TEMPLATE_PATH, ManualArgs(include_checks=["I"]))] == []
+
+
+def test_translated_template_has_no_dependency_cycle(translated):
+    # cfn-lint does not see cycles through SAM-generated roles (the secrets key names them; they name the table).
+    resources = translated["Resources"]
+    graph = {
+        name: {ref for ref in _references(res.get("Properties", {})) if ref in resources}
+        | set(_as_list(res.get("DependsOn", [])))
+        for name, res in resources.items()
+    }
+    list(graphlib.TopologicalSorter(graph).static_order())
 
 
 # ---------------------------------------------------------------- functions
@@ -155,8 +230,21 @@ def test_globals_pin_runtime_architecture_tracing_layer_and_environment(template
         "ANTHROPIC_API_URL",
         "SECRET_PREFIX",
         "TENANT_CLAIM",
-        "KMS_KEY_ID",
     } <= set(env)
+
+
+def test_secret_names_carry_the_stack_name(template):
+    # The code names a secret SECRET_PREFIX + connection id; the IAM grants and the key policy end in the same prefix.
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["SECRET_PREFIX"] == {"Fn::Sub": "${SecretPrefix}${AWS::StackName}/"}
+
+
+def test_only_connect_knows_the_secrets_key(template):
+    assert "KMS_KEY_ID" not in template["Globals"]["Function"]["Environment"]["Variables"]
+    for function in FUNCTIONS:
+        env = template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
+        assert ("KMS_KEY_ID" in env) == (function == "ConnectFunction"), function
+    assert _admin_key_key(template) == "SecretsKey"
 
 
 def test_only_connect_knows_the_state_machine(template):
@@ -239,23 +327,26 @@ def test_no_role_grants_wildcard_actions_or_resources(translated):
                 assert "*" not in resource or resource.endswith(ALLOWED_WILDCARD_SUFFIXES), (role, resource)
 
 
-def test_only_connect_chunk_and_sync_touch_secrets_and_the_key(translated):
+def test_only_connect_chunk_and_sync_touch_secrets(translated):
     for function in FUNCTIONS:
         services = {action.split(":")[0] for action in _actions(translated, _function_role(function))}
         assert ("secretsmanager" in services) == (function in SECRET_USERS), function
-        assert ("kms" in services) == (function in SECRET_USERS), function
+
+
+def test_no_role_grants_key_use_the_key_policies_decide(translated):
+    # The secrets key names its principals itself; an IAM grant on top would only widen what the policy allows.
+    for role in _roles(translated):
+        assert not [a for a in _actions(translated, role) if a.startswith("kms:")], role
 
 
 @pytest.mark.parametrize("function", sorted(SECRET_USERS))
-def test_secret_grants_are_scoped_to_the_prefix_and_the_stack_key(translated, function):
-    for st in _statements(translated, _function_role(function)):
-        service = _as_list(st["Action"])[0].split(":")[0]
-        if service == "secretsmanager":
-            assert _render(st["Resource"]).endswith(":secret:${SecretPrefix}*")
-        elif service == "kms":
-            assert st["Resource"] == {"Fn::GetAtt": ["PumpKey", "Arn"]}
-            via = st["Condition"]["StringEquals"]["kms:ViaService"]
-            assert _render(via) == "secretsmanager.${AWS::Region}.amazonaws.com"
+def test_secret_grants_are_scoped_to_this_stacks_secrets(translated, function):
+    statements = [st for st in _statements(translated, _function_role(function)) if "secretsmanager" in str(st)]
+    assert statements
+    for st in statements:
+        assert _render(st["Resource"]) == (
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:" + STACK_SECRETS
+        )
 
 
 def test_only_chunk_and_sync_read_secret_values(translated):
@@ -275,8 +366,23 @@ def test_connect_writes_secrets_but_cannot_read_them_back(translated):
     }
 
 
-def test_costs_function_can_only_read_the_table(translated):
-    assert _actions(translated, "CostsFunctionRole") == READ_ONLY_TABLE_ACTIONS
+def test_costs_function_can_only_read_the_table_and_count_exports(translated):
+    on_quota_table, on_cost_table = set(), set()
+    for statement in _statements(translated, "CostsFunctionRole"):
+        quota = _as_list(statement["Resource"]) == [{"Fn::GetAtt": ["QuotaTable", "Arn"]}]
+        (on_quota_table if quota else on_cost_table).update(_as_list(statement["Action"]))
+    assert on_cost_table == READ_ONLY_TABLE_ACTIONS
+    assert on_quota_table == {"dynamodb:UpdateItem"}
+
+
+def test_only_the_request_quotas_live_in_the_quota_table(translated):
+    users = {
+        fn
+        for fn in FUNCTIONS
+        for st in _statements(translated, f"{fn}Role")
+        if "QuotaTable" in json.dumps(st["Resource"])
+    }
+    assert users == {"ConnectFunction", "CostsFunction"}
 
 
 @pytest.mark.parametrize("function", ["BackfillPlanFunction", "BackfillFinalizeFunction"])
@@ -306,7 +412,7 @@ def test_state_machine_invokes_only_the_backfill_functions(translated):
 
 
 def test_stateful_resources_are_retained(template):
-    for name in ("PumpTable", "PumpKey"):
+    for name in ("PumpTable", "PumpKey", "SecretsKey"):
         resource = template["Resources"][name]
         assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain"), name
 
@@ -333,32 +439,76 @@ def test_table_matches_the_single_table_design(template):
     }
 
 
-def test_key_rotates_and_has_an_alias(template):
-    assert template["Resources"]["PumpKey"]["Properties"]["EnableKeyRotation"] is True
-    alias = template["Resources"]["PumpKeyAlias"]
-    assert alias["Type"] == "AWS::KMS::Alias"
-    assert alias["Properties"]["TargetKeyId"] == {"Ref": "PumpKey"}
+@pytest.mark.parametrize("key", KEYS)
+def test_key_rotates_and_has_an_alias(template, key):
+    assert template["Resources"][key]["Properties"]["EnableKeyRotation"] is True
+    aliases = [r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Alias"]
+    assert [a["Properties"]["TargetKeyId"] for a in aliases].count({"Ref": key}) == 1
 
 
-def test_key_policy_never_opens_the_key_without_conditions(template):
-    for st in template["Resources"]["PumpKey"]["Properties"]["KeyPolicy"]["Statement"]:
-        principal = st["Principal"]["AWS"]
+def test_keys_are_exactly_the_table_secrets_and_alarm_keys(template):
+    assert {n for n, r in template["Resources"].items() if r["Type"] == "AWS::KMS::Key"} == set(KEYS)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_key_administration_is_kept_apart_from_key_use(template, key):
+    # The account root stands for IAM: whatever it is allowed, any IAM policy in the account can hand out.
+    for st in _key_statements(template, key):
         assert st["Effect"] == "Allow"
+        if st["Principal"].get("AWS") == ACCOUNT_ROOT:
+            assert not [a for a in KEY_USE_ACTIONS if _grants(st, a)], st["Sid"]
+
+
+def test_no_statement_lets_the_account_or_anyone_decrypt_the_admin_keys(template):
+    key = _admin_key_key(template)
+    for st in _key_statements(template, key):
+        if _grants(st, "kms:Decrypt"):
+            assert st["Principal"] != "*", st["Sid"]
+            principals = _as_list(st["Principal"].get("AWS", []))
+            assert "*" not in principals, st["Sid"]
+            assert ACCOUNT_ROOT not in principals, st["Sid"]
+            assert "Service" not in st["Principal"], st["Sid"]
+
+
+def test_secrets_key_is_used_only_by_the_secret_functions_through_secrets_manager(template, translated):
+    # Given the roles SAM generates for the functions
+    for function in SECRET_USERS:
+        role = translated["Resources"][function]["Properties"]["Role"]
+        assert role == {"Fn::GetAtt": [_function_role(function), "Arn"]}
+
+    # Then every key use names those roles, through Secrets Manager, for this stack's secrets only
+    users: dict[str, set[str]] = {}
+    for st in _key_statements(template, "SecretsKey"):
+        used = {a for a in KEY_USE_ACTIONS if _grants(st, a)}
+        if not used:
+            continue
+        assert set(st["Principal"]) == {"AWS"}, st["Sid"]
+        assert _render(st["Condition"]["StringEquals"]["kms:ViaService"]) == (
+            "secretsmanager.${AWS::Region}.amazonaws.com"
+        )
+        assert _render(st["Condition"]["StringLike"]["kms:EncryptionContext:SecretARN"]) == (
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:" + STACK_SECRETS
+        )
+        for role in _role_principals(st):
+            users.setdefault(role, set()).update(used)
+        assert len(_role_principals(st)) == len(_as_list(st["Principal"]["AWS"])), st["Sid"]
+    assert users == {
+        "ConnectFunctionRole": {"kms:GenerateDataKey", "kms:Decrypt"},
+        "BackfillChunkFunctionRole": {"kms:Decrypt"},
+        "SyncFunctionRole": {"kms:Decrypt"},
+    }
+
+
+def test_table_key_is_used_only_through_dynamodb(template):
+    for st in _key_statements(template, "PumpKey"):
+        principal = st["Principal"]["AWS"]
         assert "kms:*" not in _as_list(st["Action"]), st["Sid"]
         if principal == "*":
             conditions = st["Condition"]["StringEquals"]
             assert conditions["kms:CallerAccount"] == {"Ref": "AWS::AccountId"}, st["Sid"]
-            assert "kms:ViaService" in conditions, st["Sid"]
+            assert _render(conditions["kms:ViaService"]) == "dynamodb.${AWS::Region}.amazonaws.com", st["Sid"]
         else:
-            assert principal == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}, st["Sid"]
-
-
-def test_key_use_is_only_through_dynamodb_or_secrets_manager(template):
-    crypto = {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:ReEncrypt*"}
-    for st in template["Resources"]["PumpKey"]["Properties"]["KeyPolicy"]["Statement"]:
-        if crypto & set(_as_list(st["Action"])):
-            via = _render(st["Condition"]["StringEquals"]["kms:ViaService"])
-            assert via in {"dynamodb.${AWS::Region}.amazonaws.com", "secretsmanager.${AWS::Region}.amazonaws.com"}
+            assert principal == ACCOUNT_ROOT, st["Sid"]
 
 
 # ---------------------------------------------------------------- state machine wiring
@@ -389,17 +539,20 @@ def test_state_machine_uses_the_asl_file(template):
 
 
 def test_outputs_expose_what_e2e_tests_need(template):
-    expected = {"ApiUrl", "TableName", "StateMachineArn", "KmsKeyArn"} | {f"{fn}Name" for fn in FUNCTIONS}
+    expected = {"ApiUrl", "TableName", "StateMachineArn", "KmsKeyArn", "SecretsKeyArn"} | {
+        f"{fn}Name" for fn in FUNCTIONS
+    }
     assert expected <= set(template["Outputs"])
 
 
 # ---------------------------------------------------------------- operations
 
 
-def test_every_function_has_a_log_group_with_retention(template):
+def test_every_log_group_has_retention_and_every_function_has_one(template):
     resources = template["Resources"]
     log_groups = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
-    named = {p["LogGroupName"]["Fn::Sub"].removeprefix("/aws/lambda/${").rstrip("}") for p in log_groups}
+    names = [p["LogGroupName"]["Fn::Sub"] for p in log_groups]
+    named = {name.removeprefix("/aws/lambda/${").rstrip("}") for name in names if name.startswith("/aws/lambda/")}
     assert named == set(FUNCTIONS)
     assert all(p["RetentionInDays"] == {"Ref": "LogRetentionDays"} for p in log_groups)
 
@@ -418,6 +571,70 @@ def test_alarms_cover_failed_backfills_sync_errors_dead_letters_and_throttles(te
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
 
 
+def test_alarms_can_publish_to_their_encrypted_topic(template):
+    # CloudWatch cannot use the AWS-managed SNS key (its policy cannot be changed): every alarm would be dropped.
+    topic = template["Resources"]["AlarmTopic"]["Properties"]
+    key = topic["KmsMasterKeyId"]
+    assert isinstance(key, dict) and "Fn::GetAtt" in key, key
+    (publish,) = [
+        st
+        for st in _key_statements(template, key["Fn::GetAtt"][0])
+        if st["Principal"].get("Service") == "cloudwatch.amazonaws.com"
+    ]
+    assert _grants(publish, "kms:Decrypt")
+    assert _grants(publish, "kms:GenerateDataKey")
+    assert not _grants(publish, "kms:Encrypt")
+    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_a_failing_dispatcher_is_recorded_and_alarmed(template, translated):
+    # Scheduler invokes the dispatcher asynchronously: its DLQ catches refused invocations, not failed runs.
+    resources = template["Resources"]
+    (config,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+        and r["Properties"]["FunctionName"] == {"Ref": "SyncDispatchFunction"}
+    ]
+    destination = config["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["SyncDeadLetterQueue", "Arn"]}
+    assert config["Qualifier"] == "$LATEST"
+    sends = [
+        st
+        for st in _statements(translated, "SyncDispatchFunctionRole")
+        if _as_list(st["Action"]) == ["sqs:SendMessage"]
+    ]
+    assert destination in [st["Resource"] for st in sends]
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert [
+        a
+        for a in alarms
+        if (a["Namespace"], a["MetricName"]) == ("AWS/Lambda", "Errors")
+        and a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "SyncDispatchFunction"}}]
+        and a["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    ]
+
+
+def test_api_access_logs_carry_who_called_what_and_never_a_body(template, translated):
+    settings = translated["Resources"]["PumpApiApiGatewayDefaultStage"]["Properties"]["AccessLogSettings"]
+    (log_group,) = [
+        name
+        for name, r in template["Resources"].items()
+        if r["Type"] == "AWS::Logs::LogGroup" and settings["DestinationArn"] == {"Fn::GetAtt": [name, "Arn"]}
+    ]
+    assert template["Resources"][log_group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    text = settings["Format"]["Fn::Sub"]
+    fields = json.loads(text)
+    assert fields["requestId"] == "$context.requestId"
+    assert fields["routeKey"] == "$context.routeKey"
+    assert fields["status"] == "$context.status"
+    assert fields["tenant"] == "$context.authorizer.claims.${TenantClaim}"
+    assert fields["sourceIp"] == "$context.identity.sourceIp"
+    variables = re.findall(r"\$context\.[\w.${}]+", text)
+    assert len(variables) == len(fields)
+    assert not [v for v in variables if re.search(r"body|header|authorization|requestOverride|input", v, re.I)]
+
+
 def test_asynchronous_invocations_have_somewhere_to_fail_to(template):
     resources = template["Resources"]
     schedule = resources["SyncDispatchFunction"]["Properties"]["Events"]["Hourly"]["Properties"]
@@ -425,3 +642,46 @@ def test_asynchronous_invocations_have_somewhere_to_fail_to(template):
     assert resources["SyncQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": ["SyncDeadLetterQueue", "Arn"]
     }
+
+
+# ---------------------------------------------------------------- parameters and capacity
+
+
+def test_anthropic_api_url_must_be_https(template):
+    parameter = template["Parameters"]["AnthropicApiUrl"]
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch(parameter["Default"])
+    assert pattern.fullmatch("https://anthropic.internal.example:8443/proxy")
+    for url in ("http://api.anthropic.com", "HTTP://api.anthropic.com", "https://", "ftp://x", "https://a b"):
+        assert not pattern.fullmatch(url), url
+
+
+@pytest.mark.parametrize(("function", "parameter"), RESERVED_CONCURRENCY.items())
+def test_tenant_driven_functions_have_parameterised_reserved_concurrency(template, function, parameter):
+    reserved = template["Resources"][function]["Properties"]["ReservedConcurrentExecutions"]
+    condition, value, otherwise = reserved["Fn::If"]
+    assert (value, otherwise) == ({"Ref": parameter}, {"Ref": "AWS::NoValue"})
+    assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, "0"]}]}
+    spec = template["Parameters"][parameter]
+    assert spec["Type"] == "Number" and spec["MinValue"] == 0 and spec["Default"] > 0
+
+
+def test_reserved_concurrency_defaults_fit_a_default_account(template):
+    params = template["Parameters"]
+    reserved = sum(params[p]["Default"] for p in RESERVED_CONCURRENCY.values())
+    sync = template["Resources"]["SyncQueueMapping"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+    # What stays unreserved must hold the sync mapping's concurrency on top of Lambda's minimum.
+    assert reserved + sync <= ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM
+    # Below the Map's own parallelism a single backfill would throttle itself.
+    assert params["BackfillChunkReservedConcurrency"]["Default"] >= params["BackfillMaxConcurrency"]["Default"]
+
+
+@pytest.mark.parametrize("function", RESERVED_CONCURRENCY)
+def test_capped_functions_alarm_when_throttled(template, function):
+    alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert [
+        a
+        for a in alarms
+        if (a["Namespace"], a["MetricName"]) == ("AWS/Lambda", "Throttles")
+        and a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+    ]

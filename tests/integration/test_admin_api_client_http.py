@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
+from anthropic_simulator import DEMO_ADMIN_KEY, FAULT_KINDS, OrgSpec, Simulator
 from pump_anthropic.admin_api import AdminApiClient
 from pump_anthropic.exceptions import (
     AdminApiAuthError,
@@ -17,7 +18,6 @@ from pump_anthropic.exceptions import (
     AdminApiRequestError,
     AdminApiUnavailableError,
 )
-from pump_anthropic.simulator import DEMO_ADMIN_KEY, FAULT_KINDS, OrgSpec, Simulator
 
 pytestmark = [pytest.mark.network, pytest.mark.enable_socket]
 

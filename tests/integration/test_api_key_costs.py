@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from pump_anthropic.allocation import CONSOLE, UNATTRIBUTED
-from pump_anthropic.simulator import prices
-from tests.integration.test_backfill_pipeline import costs
+from pump_anthropic.domain.allocation import CONSOLE, UNATTRIBUTED
+from tests.support.oracles import true_cost_per_key
+from tests.support.stack import costs
 
 pytestmark = pytest.mark.network
-
-
-def true_cost_per_key(org, first: date, last: date) -> tuple[dict[str, Decimal], dict[str, set[date]]]:
-    """Ground truth from the simulator's own usage rows and price table (USD), and the days each key was used."""
-    cost: dict[str, Decimal] = defaultdict(Decimal)
-    days_used: dict[str, set[date]] = defaultdict(set)
-    day = first
-    while day <= last:
-        for row in org.usage_rows(day):
-            key = row.api_key_id or CONSOLE
-            days_used[key].add(day)
-            if row.service_tier == "priority":
-                continue  # no price in the cost report: its cost is unknown, not part of any key's spend
-            for token_type, tokens in row.tokens_by_type():
-                if tokens:
-                    unit = prices.token_unit_price_cents(
-                        row.model, token_type, row.service_tier, row.context_window, row.inference_geo
-                    )
-                    cost[key] += tokens * unit / 100
-            cost[key] += row.web_search_requests * prices.WEB_SEARCH_CENTS_PER_REQUEST / 100
-        day += timedelta(days=1)
-    return cost, days_used
 
 
 def test_cost_per_api_key_matches_each_keys_true_spend_exactly(stack):

@@ -4,88 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
-from collections import defaultdict
-from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import boto3
 import pytest
-import requests
 
-from pump_anthropic.dal import repository
-from pump_anthropic.simulator import DEMO_ADMIN_KEY
+from anthropic_simulator import DEMO_ADMIN_KEY
+from pump_anthropic.dal import table
+from tests.support.oracles import COST_REPORT, independent_cost_totals, independent_token_totals
+from tests.support.stack import costs, report_totals, stored_data
 
 pytestmark = pytest.mark.network
-COST_REPORT = "/v1/organizations/cost_report"
-USAGE_REPORT = "/v1/organizations/usage_report/messages"
-
-
-def admin_report_buckets(
-    base_url: str, path: str, first_day: str, last_day: str, group_by: list[str]
-) -> Iterator[dict]:
-    """Every bucket of a daily Admin API report over [first_day, last_day], straight over HTTP (no project code)."""
-    end = (date.fromisoformat(last_day) + timedelta(days=1)).isoformat()
-    params = [("starting_at", f"{first_day}T00:00:00Z"), ("ending_at", f"{end}T00:00:00Z"), ("limit", "31")]
-    params += [("group_by[]", g) for g in group_by]
-    page = None
-    while True:
-        body = requests.get(
-            f"{base_url}{path}",
-            params=params + ([("page", page)] if page else []),
-            headers={"x-api-key": DEMO_ADMIN_KEY, "anthropic-version": "2023-06-01"},
-            timeout=30,
-        ).json()
-        yield from body["data"]
-        if not body["has_more"]:
-            return
-        page = body["next_page"]
-
-
-def independent_cost_totals(base_url: str, first_day: str, last_day: str) -> dict[tuple, Decimal]:
-    """Ground truth from the cost report: USD per (date, workspace_id, model)."""
-    totals: dict[tuple, Decimal] = defaultdict(Decimal)
-    for bucket in admin_report_buckets(base_url, COST_REPORT, first_day, last_day, ["workspace_id", "description"]):
-        for row in bucket["results"]:
-            totals[(bucket["starting_at"][:10], row["workspace_id"], row["model"])] += Decimal(row["amount"]) / 100
-    return totals
-
-
-def independent_token_totals(base_url: str, first_day: str, last_day: str) -> dict[tuple, int]:
-    """Ground truth from the usage report: tokens per (date, workspace_id, model)."""
-    totals: dict[tuple, int] = defaultdict(int)
-    for bucket in admin_report_buckets(base_url, USAGE_REPORT, first_day, last_day, ["workspace_id", "model"]):
-        for row in bucket["results"]:
-            tokens = (
-                row["uncached_input_tokens"]
-                + row["cache_read_input_tokens"]
-                + row["output_tokens"]
-                + sum(row["cache_creation"].values())
-            )
-            if tokens:
-                totals[(bucket["starting_at"][:10], row["workspace_id"], row["model"])] += tokens
-    return totals
-
-
-def report_totals(report: dict) -> dict[tuple, Decimal]:
-    return {
-        (row["date"], row["workspace_id"], row["model"]): Decimal(row["cost_usd"])
-        for row in report["rows"]
-        if row["cost_usd"] is not None
-    }
-
-
-def costs(stack, first_day: str, last_day: str, group_by: str = "date,workspace_id,model") -> dict:
-    response = stack.call("GET", "/costs?" + urlencode({"from": first_day, "to": last_day, "group_by": group_by}))
-    assert response.status == 200, response.body
-    return response.json()
-
-
-def stored_data() -> list[dict]:
-    """Cost items, rollups and workspace names: what a re-run must leave identical."""
-    items = [i for i in repository.raw_items() if i["item_type"]["S"] in {"cost_item", "rollup", "workspace"}]
-    return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
 
 def test_backfill_covers_365_days_and_reproduces_the_cost_report_exactly(stack):
@@ -130,7 +61,7 @@ def test_rerunning_the_backfill_leaves_the_table_identical(stack):
     # Then nothing changed, and the second run wrote no cost item
     assert connection["status"] == "active"
     assert stored_data() == first
-    chunk_items = [i for i in repository.raw_items() if i["item_type"]["S"] == "chunk"]
+    chunk_items = [i for i in table.raw_items() if i["item_type"]["S"] == "chunk"]
     assert {i["items_written"]["N"] for i in chunk_items} == {"0"}
 
 
@@ -216,7 +147,7 @@ def test_the_key_appears_nowhere(make_stack, capfd, caplog, monkeypatch):
     places = {
         "logs": out + err + caplog.text,
         "step functions": sfn_text,
-        "dynamodb": json.dumps(repository.raw_items()),
+        "dynamodb": json.dumps(table.raw_items()),
         "responses": "".join(r.body + json.dumps(r.headers) for r in stack.responses),
         "invocations": json.dumps(stack.aws.invocations.calls, default=str),
     }

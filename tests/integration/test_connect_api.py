@@ -6,11 +6,11 @@ import boto3
 import pytest
 from pydantic import SecretStr
 
-from pump_anthropic import services
+from anthropic_simulator import DEMO_ADMIN_KEY
+from pump_anthropic import wiring
 from pump_anthropic.admin_api import AdminApiClient
-from pump_anthropic.dal import repository
+from pump_anthropic.dal import table
 from pump_anthropic.exceptions import AdminApiPermissionError
-from pump_anthropic.simulator import DEMO_ADMIN_KEY
 
 pytestmark = pytest.mark.network
 
@@ -20,7 +20,7 @@ UNKNOWN_ADMIN_KEY = "sk-ant-admin01-" + "b" * 93 + "AA"
 
 def nothing_stored() -> bool:
     secrets = boto3.client("secretsmanager", region_name="us-east-1").list_secrets()["SecretList"]
-    return not repository.raw_items() and not secrets
+    return not table.raw_items() and not secrets
 
 
 def error_of(response) -> tuple[int, str]:
@@ -65,7 +65,7 @@ def test_connect_reports_a_key_without_permission(stack, monkeypatch):
         def get_organization(self):
             raise AdminApiPermissionError("permission denied", status=403, error_type="permission_error")
 
-    monkeypatch.setattr(services, "admin_client", lambda key, deadline=None: ForbiddenClient(key, stack.simulator.url))
+    monkeypatch.setattr(wiring, "admin_client", lambda key, deadline=None: ForbiddenClient(key, stack.simulator.url))
     assert error_of(stack.connect()) == (400, "key_lacks_permission")
     assert nothing_stored()
 
@@ -74,7 +74,7 @@ def test_connect_answers_502_when_anthropic_is_unreachable(stack, monkeypatch):
     def unreachable(key: SecretStr, deadline=None) -> AdminApiClient:
         return AdminApiClient(key, "http://127.0.0.1:9", max_attempts=2, backoff_base=0.01, connect_timeout=0.2)
 
-    monkeypatch.setattr(services, "admin_client", unreachable)
+    monkeypatch.setattr(wiring, "admin_client", unreachable)
     response = stack.connect()
     assert error_of(response) == (502, "anthropic_unavailable")
     assert nothing_stored()

@@ -16,10 +16,11 @@ from urllib.parse import urlencode
 
 import pytest
 
-from pump_anthropic.api import cost_routes
-from pump_anthropic.dal import repository
-from pump_anthropic.focus import COLUMNS
-from pump_anthropic.normalize import CostItem
+from pump_anthropic.api import costs as cost_routes
+from pump_anthropic.dal import connections as stored_connections
+from pump_anthropic.dal import cost_days, directory
+from pump_anthropic.domain.focus import COLUMNS
+from pump_anthropic.domain.normalize import CostItem
 
 pytestmark = pytest.mark.network
 VALIDATOR = Path(__file__).resolve().parents[2] / "scripts" / "focus-validator.sh"
@@ -107,8 +108,8 @@ def export(stack, first_day: str, last_day: str, **params) -> tuple:
 def stored_items(tenant: str, first_day: date, last_day: date) -> list[CostItem]:
     return [
         item
-        for connection in repository.list_connections(tenant)
-        for item in repository.iter_cost_items(tenant, connection.connection_id, first_day, last_day)
+        for connection in stored_connections.list_connections(tenant)
+        for item in cost_days.iter_cost_items(tenant, connection.connection_id, first_day, last_day)
     ]
 
 
@@ -204,7 +205,7 @@ def test_export_needs_a_tenant(stack):
 
 
 def add_connection(tenant: str, connection_id: str, org: str, day: date) -> None:
-    repository.register_connection(
+    stored_connections.register_connection(
         tenant_id=tenant,
         connection_id=connection_id,
         organization_id=org,
@@ -212,7 +213,7 @@ def add_connection(tenant: str, connection_id: str, org: str, day: date) -> None
         key_hint="sk-ant-admin01-...abcd",
         secret_id=f"pump-anthropic/{connection_id}",
     )
-    repository.put_workspaces(tenant, connection_id, [("wrkspc_r", "Research", False)])
+    directory.put_workspaces(tenant, connection_id, [("wrkspc_r", "Research", False)])
     item = CostItem(
         date=day,
         workspace_id="wrkspc_r",
@@ -228,7 +229,7 @@ def add_connection(tenant: str, connection_id: str, org: str, day: date) -> None
         unit="tokens",
         description="Claude Opus 4.6 Usage - Output Tokens",
     )
-    repository.replace_days(tenant, connection_id, day, day, [item])
+    cost_days.replace_days(tenant, connection_id, day, day, [item])
 
 
 def test_export_allocated_to_api_keys_matches_cost_per_key_and_passes_focus_validator(stack, tmp_path):

@@ -7,30 +7,20 @@ report is pulled only for keys the list can't place (organization-scoped) — on
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 
-from pump_anthropic.allocation import KEY_USAGE_GROUP_BY, KEY_WORKSPACE_GROUP_BY, KeyHomes
-from pump_anthropic.dal import repository
+from pump_anthropic.dal import directory
 from pump_anthropic.dal.models import ApiKeyModel
-from pump_anthropic.normalize import COST_GROUP_BY, USAGE_GROUP_BY
-from tests.integration.conftest import FIXED_NOW
-from tests.integration.test_backfill_pipeline import costs
-from tests.integration.test_sync_lifecycle import sync_now
+from pump_anthropic.domain.allocation import KeyHomes
+from tests.support.oracles import PLACEMENT_REPORT, THREE_REPORTS
+from tests.support.stack import FIXED_NOW, sync_now
 
 pytestmark = pytest.mark.network
 
 COST = "/v1/organizations/cost_report"
 USAGE = "/v1/organizations/usage_report/messages"
 KEY_LIST = "/v1/organizations/api_keys"
-PLACEMENT_REPORT = (USAGE, KEY_WORKSPACE_GROUP_BY)
-THREE_REPORTS = {(COST, COST_GROUP_BY), (USAGE, USAGE_GROUP_BY), (USAGE, KEY_USAGE_GROUP_BY)}
-
-
-def by_key_costs(stack, connection: dict) -> dict[str, Decimal]:
-    rows = costs(stack, connection["backfill"]["from"], connection["backfill"]["to"], "api_key_id")["rows"]
-    return {row["api_key_id"]: Decimal(row["cost_usd"]) for row in rows}
 
 
 def test_workspace_scoped_keys_are_placed_without_the_placement_report(stack):
@@ -83,7 +73,7 @@ def test_the_stored_key_list_places_keys_as_the_api_list_does(stack):
         {"id": "k6", "name": "f", "scope": {"type": "workspace", "workspace_id": ["odd"]}},
         {"id": "k7", "name": "g", "scope": {"kind": "new"}},
     ]
-    repository.put_api_keys("tenant-x", "conn-x", api_list)
-    stored = KeyHomes.from_api_keys(repository.api_keys("tenant-x", "conn-x"))
+    directory.put_api_keys("tenant-x", "conn-x", api_list)
+    stored = KeyHomes.from_api_keys(directory.api_keys("tenant-x", "conn-x"))
     assert stored == KeyHomes.from_api_keys(api_list)
     assert stored.workspace_of == {"k1": "wrkspc_a", "k2": None, "k4": "wrkspc_b"}

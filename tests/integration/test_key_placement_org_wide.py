@@ -10,13 +10,10 @@ from decimal import Decimal
 
 import pytest
 
-from pump_anthropic.allocation import CONSOLE, UNATTRIBUTED
-from pump_anthropic.simulator import DEMO_ADMIN_KEY, Simulator
-from tests.integration.conftest import FIXED_NOW, SMALL_ORG
-from tests.integration.test_api_key_costs import true_cost_per_key
-from tests.integration.test_backfill_pipeline import costs
-from tests.integration.test_key_placement import PLACEMENT_REPORT, THREE_REPORTS, by_key_costs
-from tests.integration.test_sync_lifecycle import sync_now
+from anthropic_simulator import DEMO_ADMIN_KEY, Simulator
+from pump_anthropic.domain.allocation import CONSOLE, UNATTRIBUTED
+from tests.support.oracles import PLACEMENT_REPORT, THREE_REPORTS, true_cost_per_key
+from tests.support.stack import FIXED_NOW, SMALL_ORG, by_key_costs, costs, sync_now
 
 pytestmark = pytest.mark.network
 

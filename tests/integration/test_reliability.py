@@ -11,12 +11,11 @@ from urllib.parse import quote
 import boto3
 import pytest
 
-from pump_anthropic.dal import repository
-from pump_anthropic.local.api import LocalApi
-from pump_anthropic.local.aws import LocalAws
-from pump_anthropic.simulator import DEMO_ADMIN_KEY, Simulator
-from tests.integration.conftest import FIXED_NOW, SMALL_ORG, Stack
-from tests.integration.test_backfill_pipeline import stored_data
+from anthropic_simulator import DEMO_ADMIN_KEY, Simulator
+from pump_anthropic.dal import cost_days, table
+from pump_local.embedded_aws import LocalAws
+from pump_local.http_api import LocalApi
+from tests.support.stack import FIXED_NOW, SMALL_ORG, Stack, stored_data
 
 pytestmark = pytest.mark.network
 
@@ -79,7 +78,7 @@ def test_a_chunk_killed_half_way_is_retried_and_leaves_the_table_identical(make_
     # Given the first chunk's Lambda dies (timeout) after writing part of its items
     stack = make_stack(max_concurrency=1)
     timed_out = type("Sandbox.Timedout", (Exception,), {})
-    original = repository._batch_write
+    original = table.batch_write
     killed = []
 
     def dies_half_way(*, puts=None, deletes=None, **kwargs):
@@ -89,7 +88,7 @@ def test_a_chunk_killed_half_way_is_retried_and_leaves_the_table_identical(make_
             raise timed_out("Task timed out after 300.00 seconds")
         return original(puts=puts, deletes=deletes, **kwargs)
 
-    monkeypatch.setattr(repository, "_batch_write", dies_half_way)
+    monkeypatch.setattr(cost_days, "batch_write", dies_half_way)
     connection = stack.wait_settled(stack.connect().json()["id"])
 
     # Then the state machine retried it and the table equals the uninterrupted run's
@@ -136,7 +135,7 @@ def test_the_key_appears_nowhere_in_a_whole_connection_life(make_stack, capfd, c
     places = {
         "logs": out + err + caplog.text,
         "step functions": json.dumps(history, default=str),
-        "dynamodb": json.dumps(repository.raw_items()),
+        "dynamodb": json.dumps(table.raw_items()),
         "responses": "".join(r.body + json.dumps(r.headers) for r in stack.responses),
         "lambda payloads": json.dumps(stack.aws.invocations.calls, default=str),
     }

@@ -8,10 +8,11 @@ from decimal import Decimal
 import boto3
 import pytest
 
-from pump_anthropic.costs import GROUP_BY_DIMENSIONS
-from pump_anthropic.dal import repository
-from pump_anthropic.simulator import DEMO_ADMIN_KEY
-from tests.integration.test_backfill_pipeline import costs, independent_cost_totals, report_totals
+from anthropic_simulator import DEMO_ADMIN_KEY
+from pump_anthropic.dal import cost_days, table
+from pump_anthropic.domain.report import GROUP_BY_DIMENSIONS
+from tests.support.oracles import independent_cost_totals
+from tests.support.stack import costs, report_totals, sync_now
 
 pytestmark = pytest.mark.network
 
@@ -24,13 +25,6 @@ def active(stack):
     connection = stack.wait_settled(connection_id)
     assert connection["status"] == "active"
     return connection
-
-
-def sync_now(stack, connection_id: str) -> dict:
-    response = stack.call("POST", f"/integrations/anthropic/{connection_id}/sync")
-    assert response.status == 202, response.body
-    stack.aws.drain_sync_queue()
-    return stack.call("GET", f"/integrations/anthropic/{connection_id}").json()
 
 
 def test_sync_picks_up_a_two_day_restatement_exactly(stack, active):
@@ -55,7 +49,7 @@ def test_sync_picks_up_a_two_day_restatement_exactly(stack, active):
 
 def test_a_quiet_sync_writes_nothing(stack, active):
     sync_now(stack, active["id"])
-    batches_before = repository.STATS.batch_requests
+    batches_before = table.STATS.batch_requests
 
     # When the schedule fires again with nothing changed upstream
     assert stack.aws.fire_sync_schedule() == {"connections_queued": 1}
@@ -63,7 +57,7 @@ def test_a_quiet_sync_writes_nothing(stack, active):
 
     # Then no cost item or rollup was written or deleted, and only the three reports were asked for
     connection = stack.call("GET", f"/integrations/anthropic/{active['id']}").json()
-    assert repository.STATS.batch_requests == batches_before
+    assert table.STATS.batch_requests == batches_before
     assert connection["last_sync"]["anthropic_requests"] == 3
     assert connection["last_sync"]["items_written"] == connection["last_sync"]["items_deleted"] == 0
     assert connection["last_sync"]["items_unchanged"] > 0
@@ -119,10 +113,11 @@ def test_disconnect_stops_sync_and_deletes_the_key_and_purge_deletes_the_costs(s
     # When the connection is disconnected (without purge)
     response = stack.call("DELETE", f"/integrations/anthropic/{active['id']}")
 
-    # Then it stops syncing, the key is scheduled for deletion, and history stays readable
+    # Then it stops syncing, the key is deleted at once (no recovery window), and history stays readable
     assert response.status == 200 and response.json()["status"] == "disconnected"
     assert stack.aws.fire_sync_schedule() == {"connections_queued": 0}
-    assert "DeletedDate" in secrets.describe_secret(SecretId=f"pump-anthropic/{active['id']}")
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+        secrets.describe_secret(SecretId=f"pump-anthropic/{active['id']}")
     assert Decimal(costs(stack, backfill["from"], backfill["to"])["total"]["cost_usd"]) > 0
 
     # When it is purged
@@ -131,7 +126,7 @@ def test_disconnect_stops_sync_and_deletes_the_key_and_purge_deletes_the_costs(s
     # Then its cost items and rollups are gone
     assert purged.status == 200
     assert costs(stack, backfill["from"], backfill["to"])["rows"] == []
-    assert not [i for i in repository.raw_items() if i["item_type"]["S"] in {"cost_item", "rollup"}]
+    assert not [i for i in table.raw_items() if i["item_type"]["S"] in {"cost_item", "rollup"}]
 
 
 def test_tenant_b_gets_404_on_every_route_of_tenant_a(stack, active):
@@ -154,7 +149,7 @@ GROUPINGS = [*GROUP_BY_DIMENSIONS, ",".join(d for d in GROUP_BY_DIMENSIONS if d 
 def test_read_api_sums_equal_the_cost_items_for_every_grouping(stack, active):
     backfill = active["backfill"]
     first, last = date.fromisoformat(backfill["from"]), date.fromisoformat(backfill["to"])
-    items = list(repository.iter_cost_items("local", active["id"], first, last))
+    items = list(cost_days.iter_cost_items("local", active["id"], first, last))
     expected_cost = sum((i.cost_usd for i in items if i.cost_usd is not None), Decimal(0))
     expected_tokens = sum(i.tokens for i in items)
     assert expected_cost > 0 and expected_tokens > 0

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
 from pydantic import SecretStr
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
 from pump_anthropic.admin_api import AdminApiClient, CostBucket, UsageBucket
 from pump_anthropic.exceptions import (
@@ -26,70 +22,13 @@ from pump_anthropic.exceptions import (
     AdminApiRequestError,
     AdminApiUnavailableError,
 )
+from tests.support.scripted_http import ADMIN_KEY, FakeClock, Reply, ScriptedAdapter, error_reply
 
 pytestmark = pytest.mark.disable_socket
 
-ADMIN_KEY = "sk-ant-admin01-" + "UnitTestSecret0" * 6 + "abc" + "AA"
 START = datetime(2025, 1, 1, tzinfo=UTC)
 END = datetime(2025, 3, 1, tzinfo=UTC)
 COST_PATH = "/v1/organizations/cost_report"
-
-
-# --- scripted transport ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def build(self, request: requests.PreparedRequest) -> requests.Response:
-        response = requests.Response()
-        response.status_code = response.status = self.status
-        raw = self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
-        response._content = raw
-        response.headers = CaseInsensitiveDict({"request-id": f"req_{self.status}", **self.headers})
-        response.url = request.url
-        response.request = request
-        return response
-
-
-class ScriptedAdapter(BaseAdapter):
-    """Answers each request with the next scripted Reply, or raises the next scripted exception."""
-
-    def __init__(self, script: list[Reply | BaseException]) -> None:
-        super().__init__()
-        self.script = list(script)
-        self.requests: list[requests.PreparedRequest] = []
-        self.send_kwargs: list[dict[str, Any]] = []
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self.requests.append(request)
-        self.send_kwargs.append(kwargs)
-        step = self.script.pop(0)
-        if isinstance(step, BaseException):
-            raise step
-        return step.build(request)
-
-    def close(self) -> None:
-        pass
-
-    def queries(self) -> list[list[tuple[str, str]]]:
-        return [parse_qsl(urlsplit(r.url).query) for r in self.requests]
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @dataclass
@@ -116,11 +55,6 @@ def harness():
 
 def org_reply() -> Reply:
     return Reply(body={"id": "org-uuid", "name": "Acme", "type": "organization"})
-
-
-def error_reply(status: int, error_type: str, message: str = "nope", **headers: str) -> Reply:
-    body = {"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_body"}
-    return Reply(status=status, body=body, headers=headers)
 
 
 def cost_page(day: int, next_page: str | None) -> Reply:

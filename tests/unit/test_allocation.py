@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pump_anthropic.allocation import CONSOLE, UNATTRIBUTED, KeyHomes, allocate, split_exactly, used_keys
-from pump_anthropic.normalize import CostItem
+from pump_anthropic.domain.allocation import CONSOLE, UNATTRIBUTED, KeyHomes, allocate, split_exactly, used_keys
+from pump_anthropic.domain.normalize import CostItem
 
 DAY = "2026-03-01T00:00:00Z"
 

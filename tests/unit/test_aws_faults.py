@@ -8,9 +8,9 @@ from botocore.exceptions import ClientError
 from pydantic import SecretStr
 from pynamodb.exceptions import PutError
 
-from pump_anthropic.aws import SecretNotFoundError, SecretStore, SecretStoreUnavailableError
-from pump_anthropic.dal import repository
-from pump_anthropic.dal.repository import StorageThrottledError
+from pump_anthropic.adapters.secret_store import SecretStore
+from pump_anthropic.dal import table as dal_table
+from pump_anthropic.exceptions import SecretNotFoundError, SecretStoreUnavailableError, StorageThrottledError
 
 KEY = "sk-ant-admin01-" + "k" * 93 + "AA"
 
@@ -49,24 +49,24 @@ def items(n: int) -> list[dict]:
 
 @pytest.mark.parametrize("mode", ["unprocessed", "throttle"])
 def test_batch_write_resends_with_backoff_until_every_item_is_written(monkeypatch, mode):
-    table = FlakyTable(bad_rounds=4, mode=mode)
+    flaky = FlakyTable(bad_rounds=4, mode=mode)
     sleeps: list[float] = []
-    monkeypatch.setattr(repository, "_table", lambda: table)
+    monkeypatch.setattr(dal_table, "table_connection", lambda: flaky)
 
-    repository._batch_write(puts=items(60), sleep=sleeps.append)
+    dal_table.batch_write(puts=items(60), sleep=sleeps.append)
 
-    assert sorted(table.written) == [f"s{i:03d}" for i in range(60)]
+    assert sorted(flaky.written) == [f"s{i:03d}" for i in range(60)]
     assert len(sleeps) == 4 and all(s >= 0 for s in sleeps)
 
 
 def test_batch_write_fails_loudly_and_retriably_when_dynamodb_never_catches_up(monkeypatch):
-    table = FlakyTable(bad_rounds=10_000)
-    monkeypatch.setattr(repository, "_table", lambda: table)
+    flaky = FlakyTable(bad_rounds=10_000)
+    monkeypatch.setattr(dal_table, "table_connection", lambda: flaky)
 
     with pytest.raises(StorageThrottledError) as error:
-        repository._batch_write(puts=items(25), max_rounds=5, sleep=lambda s: None)
+        dal_table.batch_write(puts=items(25), max_rounds=5, sleep=lambda s: None)
 
-    assert error.value.retriable and table.calls == 5
+    assert error.value.retriable and flaky.calls == 5
     assert "unprocessed" in error.value.message
 
 

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pump_anthropic.export import ConnectionItems, ExportTooLargeError, focus_csv_lines, format_decimal, join_within
-from pump_anthropic.focus import COLUMNS, EXTENSION_COLUMNS, FOCUS_COLUMNS, BillingContext, to_focus_row
-from pump_anthropic.normalize import CostItem, normalize
+from pump_anthropic.domain.export import ConnectionItems, focus_csv_lines, format_decimal, join_within
+from pump_anthropic.domain.focus import COLUMNS, EXTENSION_COLUMNS, FOCUS_COLUMNS, BillingContext, to_focus_row
+from pump_anthropic.domain.normalize import CostItem, normalize
+from pump_anthropic.exceptions import ExportTooLargeError
 
 ORG = BillingContext("org-1", "Acme")
 TOKENS = CostItem(

@@ -1,7 +1,8 @@
 import pytest
 from pydantic import SecretStr
 
-from pump_anthropic.keys import InvalidKeyFormatError, StandardKeyNotAllowedError, check_admin_key_shape, key_hint
+from pump_anthropic.domain.admin_key import check_admin_key_shape, key_hint
+from pump_anthropic.exceptions import InvalidKeyFormatError, StandardKeyNotAllowedError
 
 ADMIN = "sk-ant-admin01-" + "a1_-" * 23 + "bAA"
 

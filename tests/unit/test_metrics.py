@@ -3,7 +3,7 @@ import io
 import json
 
 from functions.sync.app import record_sync_metrics
-from pump_anthropic import sync
+from pump_anthropic.logic import sync
 from pump_anthropic.observability import metrics
 
 

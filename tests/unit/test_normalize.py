@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from pump_anthropic.normalize import CostItem, cents_to_usd, normalize
+from pump_anthropic.domain.normalize import CostItem, cents_to_usd, normalize
 
 DAY = "2026-03-01T00:00:00Z"
 

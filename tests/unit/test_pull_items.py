@@ -3,52 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from types import SimpleNamespace
 
 from pydantic import SecretStr
 
-from pump_anthropic.allocation import KEY_USAGE_GROUP_BY, KEY_WORKSPACE_GROUP_BY, KeyHomes
-from pump_anthropic.backfill import pull_items
+from pump_anthropic.domain.allocation import KeyHomes
+from pump_anthropic.logic.pull import pull_items
+from tests.support.fake_anthropic import FakeAdminApi
 
-DAY = "2026-03-01T00:00:00Z"
 HOME = {"id": "k1", "name": "one", "scope": {"type": "workspace", "workspace_id": "wrkspc_a"}}
-
-
-class FakeAdminApi:
-    """Records what was asked for; the usage report by key shows the keys in `used`."""
-
-    def __init__(self, used: list[str], listed: list[dict]) -> None:
-        self.used, self.listed, self.asked = used, listed, []
-        self.request_count = self.retry_count = 0
-
-    def __enter__(self) -> FakeAdminApi:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-    def _answer(self, what: str, results: list) -> list:
-        self.asked.append(what)
-        self.request_count += 1
-        return results
-
-    def iter_cost_report(self, since, until, group_by):
-        return self._answer("cost", [])
-
-    def iter_usage_report(self, since, until, group_by):
-        rows = []
-        if tuple(group_by) == KEY_USAGE_GROUP_BY:
-            rows = [{"api_key_id": k, "model": "m", "output_tokens": 10} for k in self.used]
-        if tuple(group_by) == KEY_WORKSPACE_GROUP_BY:
-            return self._answer("placement", [SimpleNamespace(starting_at=DAY, results=[])])
-        name = "usage by key" if tuple(group_by) == KEY_USAGE_GROUP_BY else "usage"
-        return self._answer(name, [SimpleNamespace(starting_at=DAY, results=rows)])
-
-    def iter_workspaces(self):
-        return self._answer("workspaces", [])
-
-    def iter_api_keys(self):
-        return self._answer("api keys", [SimpleNamespace(model_dump=lambda k=k: dict(k)) for k in self.listed])
 
 
 def pull(api: FakeAdminApi, homes: KeyHomes, **refresh):

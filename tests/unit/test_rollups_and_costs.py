@@ -3,10 +3,11 @@ from decimal import Decimal
 
 import pytest
 
-from pump_anthropic.costs import InvalidQueryError, build_cost_report, parse_cost_query
-from pump_anthropic.dal.repository import StoredRollup
-from pump_anthropic.normalize import CostItem
-from pump_anthropic.rollups import LINE_DIMENSIONS, build_rollups, parse_lines
+from pump_anthropic.domain.normalize import CostItem
+from pump_anthropic.domain.records import StoredRollup
+from pump_anthropic.domain.report import build_cost_report, parse_cost_query
+from pump_anthropic.domain.rollups import LINE_DIMENSIONS, build_rollups, parse_lines
+from pump_anthropic.exceptions import InvalidQueryError
 
 TODAY = date(2026, 11, 25)
 

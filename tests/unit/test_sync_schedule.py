@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from pump_anthropic.sync import names_due
+from pump_anthropic.logic.sync import names_due
 
 DAY = datetime(2026, 3, 1, tzinfo=UTC)
 

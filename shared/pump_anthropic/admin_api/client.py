@@ -5,12 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
@@ -29,7 +27,7 @@ from pump_anthropic.admin_api.models import (
     Workspace,
     WorkspacePage,
 )
-from pump_anthropic.admin_api.retry import build_retrying
+from pump_anthropic.admin_api.retry import build_retrying, parse_retry_after
 from pump_anthropic.exceptions import (
     AdminApiAuthError,
     AdminApiError,
@@ -116,6 +114,8 @@ class AdminApiClient:
         self._clock = clock
         self.request_count = 0
         self.retry_count = 0
+        # A retry's sleep must leave at least this long before the deadline for the attempt it precedes.
+        self.min_attempt_seconds = 0.0
 
     def __repr__(self) -> str:
         return f"AdminApiClient(base_url={self.base_url!r}, request_count={self.request_count})"
@@ -185,12 +185,26 @@ class AdminApiClient:
         cursor_param: str,
         cursor_of: Callable[[Any], str | None],
     ) -> Iterator[Any]:
-        seen: set[str] = set()
-        cursor: str | None = None
+        for page in self._iter_pages(path, params, page_model, cursor_param, cursor_of):
+            yield from page.data
+
+    def _iter_pages(
+        self,
+        path: str,
+        params: Params,
+        page_model: type[PageT],
+        cursor_param: str,
+        cursor_of: Callable[[Any], str | None],
+        *,
+        headers: Mapping[str, str] | None = None,
+        cursor: str | None = None,
+    ) -> Iterator[Any]:
+        """Each page in turn, re-sending the same query with the cursor; `cursor` resumes a walk."""
+        seen: set[str] = set() if cursor is None else {cursor}
         for pages_read in itertools.count(1):
             query = params if cursor is None else [*params, (cursor_param, cursor)]
-            page: Any = self._get_model(path, query, page_model)
-            yield from page.data
+            page: Any = self._get_model(path, query, page_model, headers)
+            yield page
             if not page.has_more:
                 return
             cursor = cursor_of(page)
@@ -207,8 +221,10 @@ class AdminApiClient:
 
     # --- one call, with retries -----------------------------------------------------------------------------
 
-    def _get_model(self, path: str, params: Params, model: type[PageT]) -> PageT:
-        body, request_id = self._get_json(path, params)
+    def _get_model(
+        self, path: str, params: Params, model: type[PageT], headers: Mapping[str, str] | None = None
+    ) -> PageT:
+        body, request_id = self._get_json(path, params, headers)
         try:
             return model.model_validate(body)
         except ValidationError as exc:
@@ -216,7 +232,7 @@ class AdminApiClient:
                 f"GET {path} returned an unexpected shape: {_summarise(exc)}", status=200, request_id=request_id
             ) from exc
 
-    def _get_json(self, path: str, params: Params) -> tuple[Any, str | None]:
+    def _get_json(self, path: str, params: Params, headers: Mapping[str, str] | None = None) -> tuple[Any, str | None]:
         retrying = build_retrying(
             max_attempts=self.max_attempts,
             deadline=self.deadline,
@@ -226,27 +242,30 @@ class AdminApiClient:
             backoff_max=self.backoff_max,
             max_retry_after=self.max_retry_after,
             before_sleep=self._log_retry,
+            min_attempt_seconds=self.min_attempt_seconds,
         )
-        return retrying(self._attempt, path, params)
+        return retrying(self._attempt, path, params, headers)
 
-    def _attempt(self, path: str, params: Params) -> tuple[Any, str | None]:
+    def _attempt(self, path: str, params: Params, headers: Mapping[str, str] | None = None) -> tuple[Any, str | None]:
         remaining = self._remaining()
         if remaining is not None and remaining <= 0:
             raise AdminApiUnavailableError(f"time budget exhausted before GET {path} could be sent")
         self.request_count += 1
-        outcome = self._send(path, params, remaining)
+        outcome = self._send(path, params, remaining, headers)
         if isinstance(outcome, AdminApiError):
             # Raised outside the `except`: the requests exception (which holds the prepared request and
             # so its headers) must not ride along as __context__.
             raise outcome
         return self._decode(path, outcome)
 
-    def _send(self, path: str, params: Params, remaining: float | None) -> requests.Response | AdminApiError:
+    def _send(
+        self, path: str, params: Params, remaining: float | None, headers: Mapping[str, str] | None = None
+    ) -> requests.Response | AdminApiError:
         try:
             return self._session.get(
                 f"{self.base_url}{path}",
                 params=params,
-                headers=self._headers(),
+                headers=self._headers(headers),
                 timeout=self._timeouts(remaining),
                 allow_redirects=False,  # requests would forward x-api-key to whatever host a redirect names
             )
@@ -260,7 +279,7 @@ class AdminApiClient:
         if not 200 <= response.status_code < 300:
             raise self._error_for(path, response)
         try:
-            return json.loads(response.content), request_id
+            return self._loads(response.content), request_id
         except ValueError:
             pass
         raise AdminApiUnavailableError(
@@ -273,6 +292,9 @@ class AdminApiClient:
         body = body if isinstance(body, dict) else {}
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
         detail = str(error.get("message") or "")[:_MAX_ERROR_MESSAGE_CHARS]
+        details = error.get("details") if isinstance(error.get("details"), dict) else {}
+        if error_code := _str_or_none(details.get("error_code")):
+            detail = f"{detail} (error_code={error_code[:_MAX_ERROR_MESSAGE_CHARS]})"
         message = self._redact(f"GET {path} answered {status}" + (f": {detail}" if detail else ""))
         fields: dict[str, Any] = {
             "status": status,
@@ -281,19 +303,23 @@ class AdminApiClient:
         }
         if status == 429:
             return AdminApiRateLimitedError(
-                message, retry_after=_parse_retry_after(response.headers.get("retry-after")), **fields
+                message, retry_after=parse_retry_after(response.headers.get("retry-after")), **fields
             )
         return _error_class(status)(message, **fields)
 
     # --- helpers --------------------------------------------------------------------------------------------
 
-    def _headers(self) -> dict[str, str]:
-        return {
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {
             "x-api-key": self._admin_key.get_secret_value(),
             "anthropic-version": ANTHROPIC_VERSION,
             "user-agent": self.user_agent,
             "accept": "application/json",
         }
+        return {**headers, **extra} if extra else headers
+
+    def _loads(self, content: bytes) -> Any:
+        return json.loads(content)
 
     def _remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - self._clock()
@@ -350,26 +376,6 @@ def _rfc3339(value: datetime) -> str:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("report bounds must be timezone-aware datetimes")
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return _seconds_until_http_date(value)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _seconds_until_http_date(value: str) -> float | None:
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _json_or_none(content: bytes) -> Any:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 from tenacity.stop import stop_after_attempt, stop_base
@@ -17,12 +20,15 @@ SPEND_CAP_MAX_ATTEMPTS = 3
 # Tenacity computes the wait before asking the stop strategy, so the stop can refuse a sleep that would
 # end at or after the deadline (no time would be left for the attempt it precedes).
 class _StopBeforeDeadline(stop_base):
-    def __init__(self, deadline: float | None, clock: Callable[[], float]) -> None:
+    def __init__(self, deadline: float | None, clock: Callable[[], float], min_attempt_seconds: float = 0.0) -> None:
         self.deadline = deadline
         self.clock = clock
+        self.min_attempt_seconds = min_attempt_seconds
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return self.deadline is not None and self.clock() + retry_state.upcoming_sleep >= self.deadline
+        if self.deadline is None:
+            return False
+        return self.clock() + retry_state.upcoming_sleep + self.min_attempt_seconds >= self.deadline
 
 
 class _StopOnHopeless429(stop_base):
@@ -65,6 +71,7 @@ def build_retrying(
     backoff_max: float,
     max_retry_after: float,
     before_sleep: Callable[[RetryCallState], None],
+    min_attempt_seconds: float = 0.0,
 ) -> Retrying:
     """A `Retrying` that retries `AdminApiRetriableError` and re-raises the last typed error when it stops."""
     return Retrying(
@@ -72,7 +79,7 @@ def build_retrying(
         stop=(
             stop_after_attempt(max_attempts)
             | _StopOnHopeless429(max_retry_after)
-            | _StopBeforeDeadline(deadline, clock)
+            | _StopBeforeDeadline(deadline, clock, min_attempt_seconds)
         ),
         # Full jitter: uniform(0, min(backoff_max, backoff_base * 2 ** (attempt - 1))).
         wait=_WaitRetryAfter(wait_random_exponential(multiplier=backoff_base, max=backoff_max)),
@@ -80,3 +87,24 @@ def build_retrying(
         before_sleep=before_sleep,
         reraise=True,
     )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds a `retry-after` header asks for (delay-seconds or HTTP-date); None when absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return _seconds_until_http_date(value)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _seconds_until_http_date(value: str) -> float | None:
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -10,12 +10,33 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from pump_anthropic import connections, services
-from pump_anthropic.api.common import json_response, tenant_id
-from pump_anthropic.dal.repository import ConnectionRecord
-from pump_anthropic.exceptions import InvalidInputError
+from pump_anthropic import wiring
+from pump_anthropic.api.powertools import json_body_is_not_an_object
+from pump_anthropic.api.request import tenant_id
+from pump_anthropic.api.responses import json_response
+from pump_anthropic.api.schemas import Connection, ConnectionList, errors, ok, unsupported_media_type
+from pump_anthropic.domain.records import ConnectionRecord
+from pump_anthropic.exceptions import (
+    ANTHROPIC_ERRORS,
+    STORAGE_ERRORS,
+    BackfillStartError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    SecretStoreUnavailableError,
+    SyncQueueUnavailableError,
+    SyncRateLimitedError,
+    TenantRateLimitedError,
+)
+from pump_anthropic.logic import connections
 
 router = APIGatewayHttpRouter()
+PURGE_KEEPS = (
+    "Nothing of this connection is kept in Pump: its costs, names, key hint, backfill history and record are "
+    "deleted, and its Admin key was deleted without a recovery window. Our logs keep its ids and counts (never the "
+    "key or cost figures) for their retention period, and the table's point-in-time recovery keeps earlier states "
+    "for up to 35 days, then they expire."
+)
 ConnectionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -66,50 +87,92 @@ def connection_body(record: ConnectionRecord) -> dict:
     }
 
 
-def _json_body_is_not_an_object() -> bool:
-    """Powertools validates a JSON array's first element as the body, so [{"admin_key": ...}] would connect."""
-    event = router.current_event
-    content_type = event.headers.get("content-type", "").strip()
-    if content_type and not content_type.startswith("application/json"):
-        return False  # a form or multipart body, parsed into fields by Powertools
-    return not isinstance(event.json_body, dict)
-
-
-@router.post("/integrations/anthropic", summary="Connect an Anthropic organization with an Admin API key")
+@router.post(
+    "/integrations/anthropic",
+    summary="Connect an Anthropic organization with an Admin API key",
+    responses={
+        **ok(202, Connection, "Connected: the key is stored and the backfill has started"),
+        **errors(
+            *ANTHROPIC_ERRORS, *STORAGE_ERRORS, SecretStoreUnavailableError, BackfillStartError, TenantRateLimitedError
+        ),
+        **unsupported_media_type(),
+    },
+)
 def connect(body: ConnectBody) -> Response[dict]:
-    if _json_body_is_not_an_object():
+    if json_body_is_not_an_object(router.current_event):
         raise InvalidInputError(
             "The request is invalid (body: a JSON object is expected); "
             "send a JSON body with Content-Type: application/json."
         )
-    record = connections.connect(tenant_id(router), body.admin_key, services.connect_services())
+    record = connections.connect(tenant_id(router), body.admin_key, wiring.connect_services())
     return json_response(202, connection_body(record))
 
 
-@router.get("/integrations/anthropic", summary="List the tenant's Anthropic connections")
+@router.get(
+    "/integrations/anthropic",
+    summary="List the tenant's Anthropic connections",
+    responses={**ok(200, ConnectionList, "The tenant's connections"), **errors(*STORAGE_ERRORS)},
+)
 def list_connections() -> Response[dict]:
     records = connections.list_connections(tenant_id(router))
     return json_response(200, {"connections": [connection_body(r) for r in records]})
 
 
-@router.get("/integrations/anthropic/<connection_id>", summary="Show one connection with its backfill progress")
+@router.get(
+    "/integrations/anthropic/<connection_id>",
+    summary="Show one connection with its backfill progress",
+    responses={**ok(200, Connection, "The connection"), **errors(NotFoundError, *STORAGE_ERRORS)},
+)
 def get_connection(connection_id: ConnectionId) -> Response[dict]:
     return json_response(200, connection_body(connections.get_connection(tenant_id(router), connection_id)))
 
 
-@router.post("/integrations/anthropic/<connection_id>/backfill", summary="Retry the months that failed")
+@router.post(
+    "/integrations/anthropic/<connection_id>/backfill",
+    summary="Retry the months that failed",
+    responses={
+        **ok(202, Connection, "The failed months are being fetched again"),
+        **errors(NotFoundError, ConflictError, BackfillStartError, *STORAGE_ERRORS),
+    },
+)
 def retry_backfill(connection_id: ConnectionId) -> Response[dict]:
-    record = connections.retry_backfill(tenant_id(router), connection_id, services.backfill_launcher())
+    record = connections.retry_backfill(tenant_id(router), connection_id, wiring.backfill_launcher())
     return json_response(202, connection_body(record))
 
 
-@router.delete("/integrations/anthropic/<connection_id>", summary="Disconnect: stop syncing and delete the stored key")
+@router.delete(
+    "/integrations/anthropic/<connection_id>",
+    summary="Disconnect: stop syncing and delete the stored key",
+    responses={
+        **ok(200, Connection, "Disconnected"),
+        **errors(NotFoundError, SecretStoreUnavailableError, *STORAGE_ERRORS),
+    },
+)
 def disconnect(connection_id: ConnectionId, purge: Annotated[bool, Query()] = False) -> Response[dict]:
-    record = connections.disconnect(tenant_id(router), connection_id, purge=purge, secrets=services.secret_store())
-    return json_response(200, connection_body(record))
+    record, items_deleted = connections.disconnect(
+        tenant_id(router), connection_id, purge=purge, secrets=wiring.secret_store()
+    )
+    body = connection_body(record)
+    if items_deleted is not None:
+        body["purge"] = {"items_deleted": items_deleted, "kept": PURGE_KEEPS}
+    return json_response(200, body)
 
 
-@router.post("/integrations/anthropic/<connection_id>/sync", summary="Sync now (at most once a minute)")
+@router.post(
+    "/integrations/anthropic/<connection_id>/sync",
+    summary="Sync now (at most once a minute)",
+    responses={
+        **ok(202, Connection, "A sync is queued"),
+        **errors(
+            NotFoundError,
+            ConflictError,
+            SyncRateLimitedError,
+            TenantRateLimitedError,
+            SyncQueueUnavailableError,
+            *STORAGE_ERRORS,
+        ),
+    },
+)
 def sync_now(connection_id: ConnectionId) -> Response[dict]:
-    record = connections.request_sync(tenant_id(router), connection_id, services.sync_queue())
+    record = connections.request_sync(tenant_id(router), connection_id, wiring.sync_queue())
     return json_response(202, connection_body(record))

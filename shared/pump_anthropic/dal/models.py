@@ -9,6 +9,8 @@ Keys (see docs/storage.md for the access patterns):
   cost item    pk=TENANT#{tenant}#CONN#{connection}#MONTH#{yyyy-mm}   sk=ITEM#{date}#{item_id}
   rollup       pk=TENANT#{tenant}#ROLLUP                  sk=DAY#{date}#CONN#{connection}#P{part}
   key rollup   pk=TENANT#{tenant}#ROLLUP                  sk=KEYDAY#{date}#CONN#{connection}#P{part}
+
+Request quotas live in a table of their own (QuotaModel).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pynamodb.attributes import (
     Attribute,
     BooleanAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
@@ -160,6 +163,20 @@ class CostItemModel(_Base):
     unit = UnicodeAttribute(null=True)
     description = UnicodeAttribute(null=True)
     currency = UnicodeAttribute(default="USD")
+
+
+class QuotaModel(Model):
+    """A request counter of one tenant and action in one time window, in its own small table (so the read API can
+    count exports without any write access to the cost table); DynamoDB's TTL removes it afterwards."""
+
+    class Meta:
+        table_name = "pump-anthropic-quotas"
+        region = "us-east-1"
+        max_retry_attempts = 8
+
+    counter = UnicodeAttribute(hash_key=True)  # {tenant}#{action}#{window start, epoch seconds}
+    uses = NumberAttribute(null=True)
+    expires = TTLAttribute(null=True)
 
 
 class RollupModel(_Base):

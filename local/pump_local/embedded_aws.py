@@ -1,0 +1,392 @@
+"""The embedded AWS: moto in-process, with the real state machine file executed and Lambda routed to our handlers.
+
+moto's Step Functions engine runs the ASL for real; its Lambda backend (without Docker) would only echo the
+payload, so `invoke` is replaced with a dispatch to the in-process handlers. That part uses moto internals
+(pinned moto>=5.2,<5.3) and lives only here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+TABLE_NAME = "pump-anthropic-local"
+SECRET_PREFIX = "pump-anthropic/"
+STATE_MACHINE_NAME = "pump-anthropic-backfill"
+SYNC_QUEUE_NAME = "pump-anthropic-sync"
+ROOT = Path(__file__).resolve().parents[2]
+ASL_PATH = ROOT / "infra" / "statemachine" / "backfill.asl.json"
+BACKFILL_FUNCTIONS = {
+    "BackfillPlanFunction": "plan_handler",
+    "BackfillChunkFunction": "chunk_handler",
+    "BackfillFinalizeFunction": "finalize_handler",
+}
+LAMBDA_TIMEOUT_SECONDS = 300
+
+Handler = Callable[[dict, Any], Any]
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str
+    timeout_seconds: int = LAMBDA_TIMEOUT_SECONDS
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
+
+
+@dataclass
+class InvocationLog:
+    """Every routed Lambda invocation, for tests (payloads and outcomes)."""
+
+    calls: list[tuple[str, dict, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, payload: dict, outcome: str) -> None:
+        with self.lock:
+            self.calls.append((name, payload, outcome))
+
+
+def _route(handlers: dict[str, Handler], log: InvocationLog) -> Callable:
+    def invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ARG001 (moto's signature)
+        name = function_name.split(":function:")[-1].split(":")[0]
+        payload = json.loads(body or "{}")
+        try:
+            result = handlers[name](payload, FakeLambdaContext(name))
+        except Exception as exc:  # the Lambda "Unhandled" contract: the ASL error name is the class name
+            log.add(name, payload, type(exc).__name__)
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+        finally:
+            _drop_unflushed_metrics()
+        log.add(name, payload, "ok")
+        return json.dumps(result).encode()
+
+    return invoke
+
+
+def asl_definition(substitutions: dict[str, str]) -> str:
+    text = ASL_PATH.read_text()
+    for key, value in substitutions.items():
+        text = text.replace("${" + key + "}", value)
+    return text
+
+
+@dataclass
+class LocalAws:
+    """Starts moto for the whole process and provisions what template.yaml would: table, key, functions, SFN."""
+
+    anthropic_url: str
+    max_concurrency: int = 4
+    retry_interval_seconds: int = 1
+    retry_max_attempts: int = 3
+    handlers: dict[str, Handler] | None = None
+    invocations: InvocationLog = field(default_factory=InvocationLog)
+    state_machine_arn: str = ""
+    sync_queue_url: str = ""
+    _stopped: bool = False
+    _stack: ExitStack = field(default_factory=ExitStack)
+
+    def __enter__(self) -> LocalAws:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from moto import mock_aws
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        _set_env(self.anthropic_url)
+        handlers = self.handlers or _backfill_handlers()
+        original_invoke = LambdaSimpleBackend.invoke
+        LambdaSimpleBackend.invoke = _route(handlers, self.invocations)
+        self._stack.callback(setattr, LambdaSimpleBackend, "invoke", original_invoke)
+        self._stack.callback(_serialize_dynamodb_calls())
+        self._stack.callback(_query_only_the_partition())
+        self._stack.enter_context(
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        )
+        self._provision()
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop_running_executions()
+        self._stack.close()
+        _reset_caches()
+
+    def _stop_running_executions(self, timeout: float = 30.0) -> None:
+        """Executions run on moto's worker threads; stop them so none outlives the mock it writes to."""
+        import boto3
+
+        if not self.state_machine_arn:
+            return
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        running = sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")["executions"]
+        for execution in running:
+            sfn.stop_execution(executionArn=execution["executionArn"], cause="local runtime stopping")
+        deadline = time.monotonic() + timeout
+        for execution in running:
+            while sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "RUNNING":
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.1)
+
+    def _provision(self) -> None:
+        import boto3
+
+        from pump_anthropic import wiring
+        from pump_anthropic.dal import table
+
+        _reset_caches()
+        wiring.bind_storage()
+        table.create_table()
+        kms_key = boto3.client("kms", region_name=REGION).create_key(Description="pump-anthropic local")
+        os.environ["KMS_KEY_ID"] = kms_key["KeyMetadata"]["Arn"]
+        role_arn = _lambda_role()
+        lambda_client = boto3.client("lambda", region_name=REGION)
+        arns = {}
+        for name, handler in BACKFILL_FUNCTIONS.items():
+            arns[f"{name}Arn"] = lambda_client.create_function(
+                FunctionName=name,
+                Runtime="python3.13",
+                Role=role_arn,
+                Handler=f"app.{handler}",
+                Code={"ZipFile": _placeholder_zip()},
+                Timeout=LAMBDA_TIMEOUT_SECONDS,
+            )["FunctionArn"]
+        definition = asl_definition(
+            {
+                **arns,
+                "BackfillMaxConcurrency": str(self.max_concurrency),
+                "ChunkRetryIntervalSeconds": str(self.retry_interval_seconds),
+                "ChunkRetryMaxAttempts": str(self.retry_max_attempts),
+            }
+        )
+        self.state_machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+            name=STATE_MACHINE_NAME, definition=definition, roleArn=role_arn
+        )["stateMachineArn"]
+        os.environ["STATE_MACHINE_ARN"] = self.state_machine_arn
+        sqs = boto3.client("sqs", region_name=REGION)
+        self.sync_queue_url = sqs.create_queue(QueueName=SYNC_QUEUE_NAME, Attributes={"VisibilityTimeout": "2"})[
+            "QueueUrl"
+        ]
+        os.environ["SYNC_QUEUE_URL"] = self.sync_queue_url
+        _reset_caches()
+        wiring.bind_storage()
+
+    def fire_sync_schedule(self) -> dict:
+        """What the hourly EventBridge schedule does (moto never fires schedules): run the dispatcher."""
+        from functions.sync import app
+
+        return app.dispatch_handler({"source": "local.schedule"}, FakeLambdaContext("SyncDispatchFunction"))
+
+    def drain_sync_queue(self, max_rounds: int = 50) -> int:
+        """What the SQS event source mapping does: hand queued messages to the sync function in batches.
+
+        Messages the function reports as failed stay in the queue and come back after the visibility timeout.
+        Returns how many messages were processed successfully.
+        """
+        import boto3
+
+        from functions.sync import app
+
+        sqs = boto3.client("sqs", region_name=REGION)
+        done = 0
+        for _ in range(max_rounds):
+            messages = sqs.receive_message(QueueUrl=self.sync_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return done
+            event = {"Records": [_sqs_record(m, self.sync_queue_url) for m in messages]}
+            result = app.lambda_handler(event, FakeLambdaContext("SyncFunction"))
+            _drop_unflushed_metrics()
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=self.sync_queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    done += 1
+        return done
+
+
+def _drop_unflushed_metrics() -> None:
+    """With metrics disabled locally, Powertools never clears its buffer: drop it after each invocation."""
+    from pump_anthropic.observability import metrics
+
+    metrics.clear_metrics()
+
+
+def _serialize_dynamodb_calls() -> Callable[[], None]:
+    """moto's DynamoDB is not thread-safe: a Query iterating a partition while a parallel chunk's BatchWriteItem adds
+    to it raises "dictionary changed size during iteration". Real DynamoDB needs no lock; the local runtime does.
+    Returns the undo."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+    lock = threading.RLock()
+
+    def serialized(client: Any, operation_name: str, api_params: dict) -> Any:
+        if client.meta.service_model.service_name != "dynamodb":
+            return original(client, operation_name, api_params)
+        with lock:
+            return original(client, operation_name, api_params)
+
+    BaseClient._make_api_call = serialized
+    return lambda: setattr(BaseClient, "_make_api_call", original)
+
+
+def _query_only_the_partition() -> Callable[[], None]:
+    """Make moto's Query read only the queried partition, as DynamoDB does.
+
+    moto 5.2 walks every item of the table on each Query page (`Table.all_items`), so every query of the local
+    runtime slowed down as the table grew. The partition (or, for an index, the items carrying its key) is handed
+    to moto's own Query code, which does the rest unchanged. Returns the undo.
+    """
+    import inspect
+
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+    signature = inspect.signature(original)
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        hash_key, index_name = bound.arguments.get("hash_key"), bound.arguments.get("index_name")
+        if not self.range_key_attr or (hash_key is None and not index_name):
+            return original(self, *args, **kwargs)
+        if index_name:  # a sparse index holds only the items that carry its key attributes
+            names = [k["AttributeName"] for k in self.get_index(index_name).schema if k["KeyType"] == "HASH"]
+            found = [i for part in self.items.values() for i in part.values() if all(n in i.attrs for n in names)]
+        else:
+            found = list(self.items.get(hash_key, {}).values())
+        self.all_items = lambda: found
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query
+    return lambda: setattr(Table, "query", original)
+
+
+def _sqs_record(message: dict, queue_url: str) -> dict:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue_url.rsplit('/', 1)[-1]}",
+        "awsRegion": REGION,
+    }
+
+
+def _backfill_handlers() -> dict[str, Handler]:
+    from functions.backfill import app
+
+    return {name: getattr(app, handler) for name, handler in BACKFILL_FUNCTIONS.items()}
+
+
+def _set_env(anthropic_url: str) -> None:
+    os.environ.update(
+        {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "TABLE_NAME": TABLE_NAME,
+            "SECRET_PREFIX": SECRET_PREFIX,
+            "ANTHROPIC_API_URL": anthropic_url,
+            "TENANT_CLAIM": "tenant_id",
+            "POWERTOOLS_SERVICE_NAME": "pump-anthropic",
+            "POWERTOOLS_METRICS_NAMESPACE": "PumpAnthropic",
+        }
+    )
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    # EMF metrics print to stdout (CloudWatch reads them from the logs); locally they would mix into `run --json`.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+
+
+def _reset_caches() -> None:
+    from pump_anthropic import settings, wiring
+
+    settings.settings.cache_clear()
+    for cached in (wiring.bind_storage, wiring.secret_store, wiring.backfill_launcher, wiring.sync_queue):
+        cached.cache_clear()
+
+
+def _lambda_role() -> str:
+    import boto3
+
+    iam = boto3.client("iam", region_name=REGION)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    return iam.create_role(RoleName="pump-anthropic-local", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def _placeholder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "# the local runtime routes invocations to the in-process handlers\n")
+    return buffer.getvalue()
+
+
+class LocalScheduler:
+    """Stands in for EventBridge and the SQS event source mapping in `serve`: fires the hourly dispatcher every
+    `sync_every` seconds and hands queued sync messages to the sync function as they arrive."""
+
+    def __init__(self, aws: LocalAws, *, sync_every: float, poll_seconds: float = 0.5) -> None:
+        self._aws = aws
+        self._sync_every = sync_every
+        self._poll_seconds = poll_seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="local-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        next_schedule = time.monotonic() + self._sync_every
+        while not self._stopping.wait(self._poll_seconds):
+            try:
+                if time.monotonic() >= next_schedule:
+                    next_schedule = time.monotonic() + self._sync_every
+                    self._aws.fire_sync_schedule()
+                self._aws.drain_sync_queue()
+            except Exception as exc:  # keep the local scheduler alive, like the managed services would
+                logger.error("local scheduler error %s: %s", type(exc).__name__, exc)

@@ -1,0 +1,83 @@
+"""Routes of the read API: GET /costs (the Pump frontend's cost report) and GET /costs/export (FOCUS CSV)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from pump_anthropic.api.request import tenant_id
+from pump_anthropic.api.responses import json_response
+from pump_anthropic.api.schemas import CostReport, errors, ok
+from pump_anthropic.clock import utc_now
+from pump_anthropic.domain import export, report
+from pump_anthropic.exceptions import STORAGE_ERRORS, ExportTooLargeError, InvalidQueryError, TenantRateLimitedError
+from pump_anthropic.logic import read
+
+router = APIGatewayHttpRouter()
+
+EXPORT_FORMATS = ("focus",)
+# A Lambda's synchronous response may not exceed 6 MB, and API Gateway buffers it whole. The limit counts the JSON
+# envelope around the body, where each quote of the CSV (JSON cells such as Tags) grows to \", so the CSV itself is
+# capped at 5 MB and a larger export answers 400 export_too_large. Beyond that we would stream
+# `export.focus_csv_lines` into an S3 multipart upload and answer with a short-lived presigned GET URL (not built).
+MAX_EXPORT_BYTES = 5 * 1024 * 1024
+# The same 6 MB limit for the JSON report, with room for the response envelope.
+MAX_REPORT_BYTES = 5 * 1024 * 1024
+
+
+@router.get(
+    "/costs",
+    summary="Anthropic spend for a date range, grouped by the requested dimensions",
+    responses={**ok(200, CostReport, "The cost report"), **errors(InvalidQueryError, *STORAGE_ERRORS)},
+)
+def get_costs(
+    from_: Annotated[str | None, Query(alias="from", description="First UTC day, YYYY-MM-DD")] = None,
+    to: Annotated[str | None, Query(description="Last UTC day (inclusive), YYYY-MM-DD")] = None,
+    group_by: Annotated[str | None, Query(description="Comma list of " + ", ".join(report.GROUP_BY_DIMENSIONS))] = None,
+) -> Response[dict]:
+    tenant = tenant_id(router)
+    query = report.parse_cost_query(from_, to, group_by, today=utc_now().date())
+    body = read.cost_report(tenant, query)
+    if len(json.dumps(body)) > MAX_REPORT_BYTES:
+        raise InvalidQueryError(
+            "This report has too many rows for one response; ask for a shorter range or fewer group_by dimensions.",
+            code="report_too_large",
+        )
+    return json_response(200, body)
+
+
+@router.get(
+    "/costs/export",
+    summary="Every cost item of a date range as a FinOps FOCUS 1.2 CSV",
+    responses={
+        200: {"description": "FOCUS 1.2 CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+        **errors(InvalidQueryError, ExportTooLargeError, TenantRateLimitedError, *STORAGE_ERRORS),
+    },
+)
+def get_costs_export(
+    from_: Annotated[str | None, Query(alias="from", description="First UTC day, YYYY-MM-DD")] = None,
+    to: Annotated[str | None, Query(description="Last UTC day (inclusive), YYYY-MM-DD")] = None,
+    format_: Annotated[str | None, Query(alias="format", description="Only 'focus' (the default)")] = None,
+    allocation: Annotated[
+        str | None, Query(description="'api_key': one row per API key's allocated share (x_ApiKeyId)")
+    ] = None,
+) -> Response[str]:
+    tenant = tenant_id(router)
+    query = report.parse_cost_query(from_, to, None, today=utc_now().date())
+    if format_ is not None and format_ not in EXPORT_FORMATS:
+        raise InvalidQueryError("'format' must be one of: " + ", ".join(EXPORT_FORMATS) + ".")
+    if allocation is not None and allocation != "api_key":
+        raise InvalidQueryError("'allocation' may only be 'api_key'.")
+    lines = read.export_lines(tenant, query, by_api_key=allocation is not None)
+    body = export.join_within(lines, MAX_EXPORT_BYTES)
+    filename = f"anthropic-focus-{query.first_day.isoformat()}-{query.last_day.isoformat()}.csv"
+    return Response(
+        status_code=200,
+        content_type=export.CONTENT_TYPE,
+        body=body,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

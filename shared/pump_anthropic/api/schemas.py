@@ -1,0 +1,123 @@
+"""The bodies the HTTP API answers with, as models: the OpenAPI document's source of truth for responses.
+
+Routes build plain dicts (the shapes below); these models only describe them, so documenting a body never changes
+what is sent. Amounts are exact decimal strings in USD.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pump_anthropic.exceptions import PumpError
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="A stable machine-readable code, e.g. key_rejected")
+    message: str = Field(description="One sentence for a person: what happened and what to do")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Organization(BaseModel):
+    id: str
+    name: str
+
+
+class FailedChunk(BaseModel):
+    start: str
+    end: str
+    error: ErrorDetail
+
+
+class BackfillProgress(BaseModel):
+    chunks_total: int
+    chunks_done: int
+    chunks_failed: int
+    failed_chunks: list[FailedChunk]
+    from_: str | None = Field(alias="from")
+    to: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class Connection(BaseModel):
+    id: str
+    status: str = Field(description="backfilling, active, revoked, error or disconnected")
+    organization: Organization
+    key_hint: str = Field(description="The key's prefix and its last four characters only, never the key")
+    backfill: BackfillProgress
+    last_sync_at: str | None
+    last_sync: dict[str, Any] | None
+    last_error: ErrorDetail | None
+    created_at: str | None
+    updated_at: str | None
+    purge: Purge | None = Field(default=None, description="Only in the answer to DELETE …?purge=true")
+
+
+class Purge(BaseModel):
+    items_deleted: int
+    kept: str = Field(description="What is kept after a purge, if anything, and why")
+
+
+class ConnectionList(BaseModel):
+    connections: list[Connection]
+
+
+class CostUnknown(BaseModel):
+    tokens: int
+    web_search_requests: int
+
+
+class CostFigures(BaseModel):
+    cost_usd: str | None = Field(description="Exact decimal string in USD; null when only unpriced usage exists")
+    tokens: int
+    cost_unknown: CostUnknown | None = Field(
+        default=None, description="Usage Anthropic reports without a cost (priority tier): never counted as $0"
+    )
+
+
+class CostRow(CostFigures):
+    """One group: the requested group_by dimensions (date, month, workspace_id, model, …), their display names
+    (workspace_name; api_key_name, api_key_hint and allocation when grouped by api_key_id), then the figures."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class CostReport(BaseModel):
+    currency: str
+    from_: str = Field(alias="from")
+    to: str
+    group_by: list[str]
+    total: CostFigures
+    rows: list[CostRow]
+
+
+def ok(status: int, model: type[BaseModel], description: str) -> dict[int, dict]:
+    return {status: {"description": description, "content": {"application/json": {"model": model}}}}
+
+
+def errors(*classes: type[PumpError]) -> dict[int, dict]:
+    """The error responses of a route: the statuses of the errors it can raise, plus what every route may answer
+    (400 an unreadable request, 401 no tenant, 500 our own fault), each with the error body."""
+    statuses = {400, 401, 500, *(c.http_status for c in classes)}
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+        for status in sorted(statuses)
+    }
+
+
+def unsupported_media_type() -> dict[int, dict]:
+    return {
+        415: {
+            "description": "The body is not JSON",
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    }

@@ -1,0 +1,221 @@
+"""The table itself: binding, key layout, batch writes with backoff, diffs and error mapping.
+
+Every other dal module builds on these; nothing outside the dal package imports PynamoDB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pynamodb.connection import TableConnection
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import Condition
+
+from pump_anthropic.clock import utc_now
+from pump_anthropic.dal.models import ALL_MODELS, ConnectionModel, CostItemModel, QuotaModel
+from pump_anthropic.domain.records import DayWriteFigures
+from pump_anthropic.exceptions import PumpError, StorageError, StorageThrottledError
+
+SYNC_SHARDS = 16
+BATCH_SIZE = 25
+
+
+@dataclass
+class WriteStats:
+    """DynamoDB requests made by this process (for progress figures and benchmarks)."""
+
+    batch_requests: int = 0
+    items_put: int = 0
+    items_deleted: int = 0
+
+
+STATS = WriteStats()
+
+
+def bind(
+    table_name: str, *, quota_table_name: str | None = None, region: str | None = None, host: str | None = None
+) -> None:
+    """Point every model at its table; call before first use (handlers do it once per cold start)."""
+    tables = [(model, table_name) for model in ALL_MODELS]
+    tables.append((QuotaModel, quota_table_name or f"{table_name}-quotas"))
+    for model, name in tables:
+        model.Meta.table_name = name
+        if region:
+            model.Meta.region = region
+        model.Meta.host = host
+        model._connection = None
+
+
+def create_table() -> None:
+    """Create the tables (local runtime and tests; in AWS the template owns them)."""
+    if not ConnectionModel.exists():
+        ConnectionModel.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    if not QuotaModel.exists():
+        QuotaModel.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+
+
+def table_connection() -> TableConnection:
+    # The model's cached connection knows the table's key schema, which raw batch writes and queries need.
+    return ConnectionModel._get_connection()
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+def connection_pk(tenant_id: str, connection_id: str) -> str:
+    return f"TENANT#{tenant_id}#CONN#{connection_id}"
+
+
+def items_pk(tenant_id: str, connection_id: str, month: str) -> str:
+    return f"{connection_pk(tenant_id, connection_id)}#MONTH#{month}"
+
+
+def rollups_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}#ROLLUP"
+
+
+def sync_shard(connection_id: str) -> str:
+    return f"SYNC#{int(hashlib.sha256(connection_id.encode()).hexdigest(), 16) % SYNC_SHARDS:02d}"
+
+
+def current_time() -> datetime:
+    return utc_now()
+
+
+def months(first_day: date, last_day: date) -> list[str]:
+    months = []
+    day = first_day.replace(day=1)
+    while day <= last_day:
+        months.append(day.strftime("%Y-%m"))
+        day = (day + timedelta(days=32)).replace(day=1)
+    return months
+
+
+def existing_items(pk: str, sk_from: str, sk_to: str) -> dict[str, dict]:
+    """Raw stored items (attribute maps) of one partition's key range, keyed by sk."""
+    table = table_connection()
+    found: dict[str, dict] = {}
+    last_key = None
+    while True:
+        page = table.query(
+            pk,
+            range_key_condition=between_condition(sk_from, sk_to),
+            exclusive_start_key=last_key,
+            consistent_read=True,
+        )
+        for raw in page.get("Items", []):
+            found[raw["sk"]["S"]] = raw
+        last_key = page.get("LastEvaluatedKey")
+        if not last_key:
+            return found
+
+
+def between_condition(sk_from: str, sk_to: str) -> Condition:
+    return CostItemModel.sk.between(sk_from, sk_to)
+
+
+def diff_into(
+    pk: str,
+    desired: dict[str, dict],
+    existing: dict[str, dict],
+    puts: list[dict],
+    deletes: list[dict],
+    figures: DayWriteFigures,
+) -> None:
+    for sk, attributes in desired.items():
+        if existing.get(sk) == attributes:
+            figures.unchanged += 1
+        else:
+            puts.append(attributes)
+            figures.written += 1
+    for sk in existing.keys() - desired.keys():
+        deletes.append(item_key(pk, sk))
+        figures.deleted += 1
+
+
+def item_key(pk: str, sk: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def batch_write(
+    *,
+    puts: list[dict] | None = None,
+    deletes: list[dict] | None = None,
+    max_rounds: int = 10,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """BatchWriteItem in pages of 25, resending unprocessed items with jittered exponential backoff.
+
+    PynamoDB's own batch_write resends without backoff and then raises; here every item is either written or
+    the call raises StorageThrottledError (retriable by the state machine), never dropped.
+    """
+    requests = [{"PutRequest": {"Item": p}} for p in puts or ()] + [
+        {"DeleteRequest": {"Key": d}} for d in deletes or ()
+    ]
+    table = table_connection()
+    for offset in range(0, len(requests), BATCH_SIZE):
+        pending = requests[offset : offset + BATCH_SIZE]
+        for attempt in range(max_rounds):
+            unprocessed = _send_batch(table, pending)
+            if not unprocessed:
+                break
+            pending = unprocessed
+            sleep(random.uniform(0, min(5.0, 0.05 * 2**attempt)))
+        else:
+            raise StorageThrottledError(
+                f"DynamoDB left {len(pending)} items unprocessed after {max_rounds} attempts; will retry."
+            )
+
+
+def _send_batch(table: TableConnection, batch: list[dict]) -> list[dict]:
+    puts = [r["PutRequest"]["Item"] for r in batch if "PutRequest" in r]
+    deletes = [r["DeleteRequest"]["Key"] for r in batch if "DeleteRequest" in r]
+    try:
+        response = table.batch_write_item(put_items=puts or None, delete_items=deletes or None)
+    except PynamoDBException as exc:
+        if throttled(exc):
+            return batch
+        raise storage_error(exc) from exc
+    STATS.batch_requests += 1
+    unprocessed = (response or {}).get("UnprocessedItems", {}).get(table.table_name, [])
+    STATS.items_put += len(puts) - sum(1 for r in unprocessed if "PutRequest" in r)
+    STATS.items_deleted += len(deletes) - sum(1 for r in unprocessed if "DeleteRequest" in r)
+    return unprocessed
+
+
+def condition_failed(exc: PynamoDBException) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def throttled(exc: PynamoDBException) -> bool:
+    return getattr(exc, "cause_response_code", None) in {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+    }
+
+
+def storage_error(exc: PynamoDBException) -> PumpError:
+    if throttled(exc):
+        return StorageThrottledError("DynamoDB is throttling writes; the operation will be retried.")
+    return StorageError(f"Storage operation failed ({getattr(exc, 'cause_response_code', None) or 'unknown'}).")
+
+
+def raw_items() -> list[dict[str, Any]]:
+    """Every item in the table (tests and the key-leak audit only; a full scan)."""
+    table = table_connection()
+    items: list[dict[str, Any]] = []
+    last_key = None
+    while True:
+        page = table.scan(exclusive_start_key=last_key)
+        items.extend(page.get("Items", []))
+        last_key = page.get("LastEvaluatedKey")
+        if not last_key:
+            return items

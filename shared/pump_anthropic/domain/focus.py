@@ -1,0 +1,299 @@
+"""Map a cost item onto FinOps FOCUS 1.2 columns (plus 1.3's ServiceProviderName/HostProviderName).
+
+Each FOCUS column is filled from the Anthropic cost item as FOCUS 1.2 defines it; `FOCUS_COLUMNS` then the `x_` columns
+are the export's header, in order. Pure: the caller supplies the names looked up elsewhere. Money stays `Decimal`.
+
+Decisions where FOCUS demands a value Anthropic does not report (every one is flagged in an `x_` column, so unknown
+is never passed off as known):
+
+* Unknown cost (priority tier: usage without a cost row, `cost_usd is None`). FOCUS 1.2 requires BilledCost,
+  EffectiveCost, ListCost and ContractedCost on every row, so the row is kept (the usage is real) with those four at
+  `0.0` as placeholders, `x_CostKnown=false`, null unit prices, and a ChargeDescription that says Anthropic's cost
+  report does not price it. Summing BilledCost therefore gives the cost Anthropic reports; a consumer that needs the
+  whole spend must treat `x_CostKnown=false` rows as "cost unknown", never as free.
+* Unknown quantity (code execution, which the usage report does not measure, or a cost row no usage row matched).
+  FOCUS 1.2 requires PricingQuantity on every Usage row, so the row is priced as one unit of its charge period:
+  PricingQuantity `1`, PricingUnit `Day`, ListUnitPrice = the day's cost; ConsumedQuantity/ConsumedUnit stay null
+  (nothing was measured) and `x_QuantityKnown=false`.
+* ListCost: the legacy cost report carries no list price, so ListCost = BilledCost (`x_ListCostSource`), and
+  ListUnitPrice/ContractedUnitPrice are that cost per PricingUnit (an effective price, not a price-list lookup).
+* InvoiceId is null: the Admin API exposes no invoices. (focus-validator 2.2.1 then reports InvoiceId-C-005-C,
+  which fails for null and its twin C-004-C for non-null on any dataset; see tests/integration/test_focus_export.py.)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pump_anthropic.domain.calendar import day_start, next_month
+from pump_anthropic.domain.normalize import UNIT_REQUESTS, UNIT_TOKENS, CostItem
+
+ANTHROPIC = "Anthropic"
+SERVICE_NAME = "Claude API"
+DEFAULT_WORKSPACE_NAME = "Default workspace"
+DEFAULT_WORKSPACE_ID = "default"
+COST_REPORT = "/v1/organizations/cost_report"
+USAGE_REPORT = "/v1/organizations/usage_report/messages"
+
+# Unit (as normalize names it) → (ConsumedUnit, PricingUnit, consumed units per pricing unit).
+UNITS = {
+    UNIT_TOKENS: ("Tokens", "1000000 Tokens", Decimal(1_000_000)),
+    UNIT_REQUESTS: ("Requests", "1000 Requests", Decimal(1_000)),
+}
+UNMEASURED_PRICING_UNIT = "Day"
+
+SKU_METERS = {
+    "uncached_input_tokens": "Input Tokens",
+    "output_tokens": "Output Tokens",
+    "cache_read_input_tokens": "Cache Read Tokens",
+    "cache_creation.ephemeral_5m_input_tokens": "Cache Write 5m Tokens",
+    "cache_creation.ephemeral_1h_input_tokens": "Cache Write 1h Tokens",
+}
+COST_TYPE_METERS = {"web_search": "Web Search Requests", "code_execution": "Code Execution"}
+# Per-request and per-container prices do not depend on the model, so these SKUs are not per model.
+MODEL_INDEPENDENT_COST_TYPES = frozenset(COST_TYPE_METERS)
+
+FOCUS_COLUMNS = (
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingAccountType",
+    "BillingCurrency",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ServiceName",
+    "ServiceCategory",
+    "ServiceSubcategory",
+    "ProviderName",
+    "PublisherName",
+    "InvoiceIssuerName",
+    "ServiceProviderName",
+    "HostProviderName",
+    "SkuId",
+    "SkuPriceId",
+    "SkuMeter",
+    "SkuPriceDetails",
+    "ListUnitPrice",
+    "ContractedUnitPrice",
+    "PricingQuantity",
+    "PricingUnit",
+    "PricingCategory",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "SubAccountId",
+    "SubAccountName",
+    "SubAccountType",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "Tags",
+    "InvoiceId",
+)
+EXTENSION_COLUMNS = (
+    "x_CostKnown",
+    "x_QuantityKnown",
+    "x_ListCostSource",
+    "x_Model",
+    "x_TokenType",
+    "x_CostType",
+    "x_ServiceTier",
+    "x_ContextWindow",
+    "x_InferenceGeo",
+    "x_AmountCentsRaw",
+    "x_SourceEndpoint",
+    "x_ApiKeyId",
+    "x_ApiKeyName",
+    "x_AllocationMethod",
+)
+COLUMNS = FOCUS_COLUMNS + EXTENSION_COLUMNS
+
+
+@dataclass(frozen=True, slots=True)
+class BillingContext:
+    """What the cost item does not carry: its connection's organization and the workspace's display name."""
+
+    organization_id: str
+    organization_name: str
+    workspace_name: str | None = None
+    # Set on rows of the per-API-key export: the key (or console/unattributed) the row's cost is allocated to.
+    api_key_id: str | None = None
+    api_key_name: str | None = None
+    allocation_method: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pricing:
+    pricing_quantity: Decimal
+    pricing_unit: str
+    consumed_quantity: Decimal | None
+    consumed_unit: str | None
+
+    @property
+    def measured(self) -> bool:
+        return self.consumed_quantity is not None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _billing_period(day: date) -> tuple[datetime, datetime]:
+    # Anthropic's invoice cycle is not documented; the UTC calendar month is the assumption (focus.md 3b).
+    first = day.replace(day=1)
+    return day_start(first), day_start(next_month(first))
+
+
+def _pricing(item: CostItem) -> _Pricing:
+    unit = UNITS.get(item.unit or "")
+    # A zero quantity cannot carry a non-zero cost as a unit price, so it counts as not measured.
+    measured = unit is not None and item.quantity is not None and (item.quantity > 0 or not item.cost_usd)
+    if not measured:
+        return _Pricing(Decimal(1), UNMEASURED_PRICING_UNIT, None, None)
+    consumed_unit, pricing_unit, per_pricing_unit = unit
+    quantity = Decimal(item.quantity)
+    return _Pricing(quantity / per_pricing_unit, pricing_unit, quantity, consumed_unit)
+
+
+def _unit_price(cost: Decimal, pricing_quantity: Decimal) -> Decimal:
+    return cost / pricing_quantity if pricing_quantity else Decimal(0)
+
+
+def sku_meter(item: CostItem) -> str | None:
+    """What the SKU meters: "Input Tokens", "Web Search Requests", "Code Execution", ..."""
+    if item.token_type:
+        return SKU_METERS.get(item.token_type, item.token_type)
+    return COST_TYPE_METERS.get(item.cost_type or "", item.cost_type)
+
+
+def sku_id(item: CostItem) -> str:
+    """`{model}/{token_type}` for tokens; `web_search` / `code_execution` (one price whatever the model)."""
+    if item.cost_type in MODEL_INDEPENDENT_COST_TYPES:
+        return item.cost_type
+    return "/".join(p for p in (item.model, item.token_type or item.cost_type) if p) or "unknown"
+
+
+def sku_price_id(item: CostItem) -> str:
+    """The SKU plus everything that changes its price: service tier, context window, inference geo."""
+    if item.cost_type in MODEL_INDEPENDENT_COST_TYPES:
+        return item.cost_type
+    parts = (item.service_tier, item.context_window, item.inference_geo)
+    return "/".join((sku_id(item), *(p or "-" for p in parts)))
+
+
+def _price_details(item: CostItem) -> str:
+    details = {
+        "model": item.model,
+        "token_type": item.token_type,
+        "cost_type": item.cost_type,
+        "service_tier": item.service_tier,
+        "context_window": item.context_window,
+        "inference_geo": item.inference_geo,
+    }
+    if item.cost_type in MODEL_INDEPENDENT_COST_TYPES:
+        details = {"cost_type": item.cost_type}
+    return json.dumps({k: v for k, v in details.items() if v is not None}, sort_keys=True)
+
+
+def _region(item: CostItem) -> str | None:
+    return item.inference_geo if item.inference_geo not in (None, "global", "not_available") else None
+
+
+def _description(item: CostItem) -> str:
+    if item.cost_known:
+        return item.description or " ".join(p for p in (item.model, sku_meter(item)) if p)
+    what = " ".join(p for p in (item.model, sku_meter(item), f"({item.service_tier} tier)") if p)
+    return f"{what}: usage reported, cost not reported by Anthropic's cost report; the 0.0 costs are placeholders"
+
+
+def workspace_name(item: CostItem, context: BillingContext) -> str:
+    """The workspace's display name; a null workspace is the organization's Default workspace."""
+    if item.workspace_id is None:
+        return DEFAULT_WORKSPACE_NAME
+    return context.workspace_name or item.workspace_id
+
+
+def to_focus_row(item: CostItem, context: BillingContext) -> dict[str, Any]:
+    """One FOCUS row keyed by `COLUMNS`: money and quantities as Decimal, flags as bool, absent values as None."""
+    charge_start = day_start(item.date)
+    billing_start, billing_end = _billing_period(item.date)
+    pricing = _pricing(item)
+    cost = item.cost_usd if item.cost_known else Decimal(0)
+    unit_price = _unit_price(cost, pricing.pricing_quantity)
+    region = _region(item)
+    workspace = workspace_name(item, context)
+    return {
+        "BilledCost": cost,
+        "EffectiveCost": cost,
+        "ListCost": cost,
+        "ContractedCost": cost,
+        "BillingAccountId": context.organization_id,
+        "BillingAccountName": context.organization_name,
+        "BillingAccountType": "Anthropic Organization",
+        "BillingCurrency": item.currency,
+        "BillingPeriodStart": _iso(billing_start),
+        "BillingPeriodEnd": _iso(billing_end),
+        "ChargePeriodStart": _iso(charge_start),
+        "ChargePeriodEnd": _iso(charge_start + timedelta(days=1)),
+        "ChargeCategory": "Usage",
+        "ChargeClass": None,
+        "ChargeDescription": _description(item),
+        "ChargeFrequency": "Usage-Based",
+        "ServiceName": SERVICE_NAME,
+        "ServiceCategory": "AI and Machine Learning",
+        "ServiceSubcategory": "Generative AI",
+        "ProviderName": ANTHROPIC,
+        "PublisherName": ANTHROPIC,
+        "InvoiceIssuerName": ANTHROPIC,
+        "ServiceProviderName": ANTHROPIC,
+        "HostProviderName": ANTHROPIC,
+        "SkuId": sku_id(item),
+        "SkuPriceId": sku_price_id(item),
+        "SkuMeter": sku_meter(item),
+        "SkuPriceDetails": _price_details(item),
+        "ListUnitPrice": unit_price,
+        "ContractedUnitPrice": unit_price,
+        "PricingQuantity": pricing.pricing_quantity,
+        "PricingUnit": pricing.pricing_unit,
+        "PricingCategory": "Standard",
+        "ConsumedQuantity": pricing.consumed_quantity,
+        "ConsumedUnit": pricing.consumed_unit,
+        "SubAccountId": item.workspace_id or DEFAULT_WORKSPACE_ID,
+        "SubAccountName": workspace,
+        "SubAccountType": "Workspace",
+        "RegionId": region,
+        "RegionName": region,
+        "ResourceId": None,
+        "ResourceName": None,
+        "ResourceType": None,
+        "Tags": json.dumps({"anthropic/workspace": workspace}),
+        "InvoiceId": None,
+        "x_CostKnown": item.cost_known,
+        "x_QuantityKnown": pricing.measured,
+        "x_ListCostSource": "BilledCost",
+        "x_Model": item.model,
+        "x_TokenType": item.token_type,
+        "x_CostType": item.cost_type,
+        "x_ServiceTier": item.service_tier,
+        "x_ContextWindow": item.context_window,
+        "x_InferenceGeo": item.inference_geo,
+        "x_AmountCentsRaw": item.amount_cents,
+        "x_SourceEndpoint": COST_REPORT if item.cost_known else USAGE_REPORT,
+        "x_ApiKeyId": context.api_key_id,
+        "x_ApiKeyName": context.api_key_name,
+        "x_AllocationMethod": context.allocation_method,
+    }

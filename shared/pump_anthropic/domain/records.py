@@ -1,0 +1,54 @@
+"""Read models: what the storage layer hands back, as plain frozen values the domain and the API can use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class ChunkProgress:
+    start: str
+    end: str
+    status: str
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionRecord:
+    tenant_id: str
+    connection_id: str
+    status: str
+    organization_id: str
+    organization_name: str
+    key_hint: str
+    secret_id: str
+    created_at: datetime
+    updated_at: datetime
+    backfill_run: int
+    backfill_started_at: datetime | None
+    backfill_finished_at: datetime | None
+    last_sync_at: datetime | None
+    last_error_code: str | None
+    last_error_message: str | None
+    last_sync: dict | None = None
+    chunks: tuple[ChunkProgress, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class StoredRollup:
+    date: date
+    connection_id: str
+    dimensions: tuple[str, ...]
+    lines: list
+
+
+@dataclass
+class DayWriteFigures:
+    written: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"items_written": self.written, "items_unchanged": self.unchanged, "items_deleted": self.deleted}

@@ -1,0 +1,130 @@
+"""Per-day rollups: a day's cost items of one connection folded into a few lines for fast reads.
+
+Two kinds, each normally one stored item per day per connection (a 365-day read is ~365 items whatever the
+grouping; a day too large for one DynamoDB item is split into parts):
+- the cost rollup: one line per (workspace, model, cost_type, token_type, service_tier, context_window);
+- the API-key rollup: the same with the API key in front, from the per-key allocation (allocation.py).
+Inference geo and description are folded in. Pure functions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from pump_anthropic.domain.normalize import UNIT_REQUESTS, UNIT_TOKENS, CostItem
+
+LINE_DIMENSIONS = ("workspace_id", "model", "cost_type", "token_type", "service_tier", "context_window")
+KEY_LINE_DIMENSIONS = ("api_key_id", *LINE_DIMENSIONS)
+# Well under DynamoDB's 400 KB item limit, leaving room for keys and attribute names.
+MAX_PART_BYTES = 300_000
+
+
+@dataclass
+class RollupLine:
+    dims: tuple[str | None, ...]
+    cost_usd: Decimal | None = None
+    tokens: int = 0
+    requests: int = 0
+    unpriced_tokens: int = 0
+    unpriced_requests: int = 0
+
+    def add(self, cost_usd: Decimal | None, quantity: int | None, unit: str | None) -> None:
+        quantity = quantity or 0
+        if cost_usd is not None:
+            self.cost_usd = (self.cost_usd or Decimal(0)) + cost_usd
+        if unit == UNIT_TOKENS:
+            self.tokens += quantity
+            if cost_usd is None:
+                self.unpriced_tokens += quantity
+        elif unit == UNIT_REQUESTS:
+            self.requests += quantity
+            if cost_usd is None:
+                self.unpriced_requests += quantity
+
+    def to_json(self) -> list:
+        cost = None if self.cost_usd is None else format(self.cost_usd, "f")
+        return [*self.dims, cost, self.tokens, self.requests, self.unpriced_tokens, self.unpriced_requests]
+
+    @classmethod
+    def from_json(cls, raw: list) -> RollupLine:
+        *dims, cost, tokens, requests, unpriced_tokens, unpriced_requests = raw
+        cost_usd = None if cost is None else Decimal(cost)
+        return cls(tuple(dims), cost_usd, tokens, requests, unpriced_tokens, unpriced_requests)
+
+
+@dataclass
+class Rollup:
+    """One stored part of a day's rollup (`part` 0 unless the day needed splitting)."""
+
+    date: date
+    part: int
+    lines: list[RollupLine] = field(default_factory=list)
+
+    def lines_json(self) -> str:
+        return json.dumps([line.to_json() for line in self.lines], separators=(",", ":"))
+
+
+def build_rollups(items: Iterable[CostItem], max_part_bytes: int = MAX_PART_BYTES) -> list[Rollup]:
+    """Fold cost items into per-day rollups."""
+    return _fold(
+        ((i.date, tuple(getattr(i, d) for d in LINE_DIMENSIONS), i.cost_usd, i.quantity, i.unit) for i in items),
+        max_part_bytes,
+    )
+
+
+def build_key_rollups(shares: Iterable, max_part_bytes: int = MAX_PART_BYTES) -> list[Rollup]:
+    """Fold per-key shares (allocation.KeyShare) into per-day API-key rollups."""
+    return _fold(
+        (
+            (
+                s.item.date,
+                (s.api_key, *(getattr(s.item, d) for d in LINE_DIMENSIONS)),
+                s.cost_usd,
+                s.quantity,
+                s.item.unit,
+            )
+            for s in shares
+        ),
+        max_part_bytes,
+    )
+
+
+def _fold(entries: Iterable[tuple], max_part_bytes: int) -> list[Rollup]:
+    by_day: dict[date, dict[tuple, RollupLine]] = defaultdict(dict)
+    for day, dims, cost_usd, quantity, unit in entries:
+        lines = by_day[day]
+        line = lines.get(dims)
+        if line is None:
+            line = lines[dims] = RollupLine(dims)
+        line.add(cost_usd, quantity, unit)
+    rollups = []
+    for day in sorted(by_day):
+        lines = by_day[day]
+        rollups += _split(day, [lines[k] for k in sorted(lines, key=_sort_key)], max_part_bytes)
+    return rollups
+
+
+def _split(day: date, lines: list[RollupLine], max_part_bytes: int) -> list[Rollup]:
+    parts = [Rollup(day, 0)]
+    size = 0
+    for line in lines:
+        line_bytes = len(json.dumps(line.to_json(), separators=(",", ":"))) + 1
+        if parts[-1].lines and size + line_bytes > max_part_bytes:
+            parts.append(Rollup(day, len(parts)))
+            size = 0
+        parts[-1].lines.append(line)
+        size += line_bytes
+    return parts
+
+
+def parse_lines(raw: str) -> list[RollupLine]:
+    return [RollupLine.from_json(entry) for entry in json.loads(raw)]
+
+
+def _sort_key(values: tuple) -> tuple:
+    return tuple((v is not None, v or "") for v in values)

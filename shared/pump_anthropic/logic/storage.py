@@ -1,0 +1,119 @@
+"""What the use cases need from storage, as four small protocols, and the real (DynamoDB) implementation.
+
+The dal modules satisfy the protocols as they are (a module of functions is a structural implementation); the
+use-case unit tests pass an in-memory fake instead, so they run without moto.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Protocol
+
+from pump_anthropic.domain.allocation import KeyShare
+from pump_anthropic.domain.normalize import CostItem
+from pump_anthropic.domain.records import ChunkProgress, ConnectionRecord, DayWriteFigures, StoredRollup
+
+
+class ConnectionStore(Protocol):
+    SYNC_SHARDS: int  # the sparse sync index is split in this many shards
+
+    def get_connection(
+        self, tenant_id: str, connection_id: str, *, with_chunks: bool = True
+    ) -> ConnectionRecord | None: ...
+    def connection_ids(self, tenant_id: str) -> list[str]: ...
+    def list_connections(self, tenant_id: str) -> list[ConnectionRecord]: ...
+    def register_connection(
+        self,
+        *,
+        tenant_id: str,
+        connection_id: str,
+        organization_id: str,
+        organization_name: str,
+        key_hint: str,
+        secret_id: str,
+    ) -> tuple[ConnectionRecord, bool]: ...
+    def claim_backfill_retry(self, tenant_id: str, connection_id: str) -> ConnectionRecord | None: ...
+    def finish_backfill(
+        self,
+        tenant_id: str,
+        connection_id: str,
+        *,
+        run: int,
+        status: str,
+        error_code: str | None,
+        error_message: str | None,
+    ) -> None: ...
+    def mark_revoked(self, tenant_id: str, connection_id: str, *, code: str, message: str) -> None: ...
+    def record_sync(self, tenant_id: str, connection_id: str, figures: dict) -> None: ...
+    def claim_manual_sync(self, tenant_id: str, connection_id: str, min_interval: timedelta) -> bool: ...
+    def disconnect(self, tenant_id: str, connection_id: str) -> None: ...
+    def purge_connection(self, tenant_id: str, connection_id: str) -> int: ...
+    def list_active_connections(self, shard: int) -> Iterator[tuple[str, str]]: ...
+    def plan_chunks(
+        self, tenant_id: str, connection_id: str, run: int, chunks: Iterable[tuple[date, date]]
+    ) -> None: ...
+    def list_chunks(self, tenant_id: str, connection_id: str) -> list[ChunkProgress]: ...
+    def delete_chunks_not_in(self, tenant_id: str, connection_id: str, keep_starts: set[str]) -> None: ...
+    def record_chunk(
+        self,
+        tenant_id: str,
+        connection_id: str,
+        start: str,
+        *,
+        status: str,
+        end: str | None = None,
+        figures: dict[str, int] | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None: ...
+
+
+class DirectoryStore(Protocol):
+    def put_workspaces(
+        self, tenant_id: str, connection_id: str, workspaces: Iterable[tuple[str, str, bool]]
+    ) -> None: ...
+    def put_api_keys(self, tenant_id: str, connection_id: str, api_keys: Iterable[dict]) -> None: ...
+    def api_keys(self, tenant_id: str, connection_id: str) -> list[dict]: ...
+    def api_key_names(self, tenant_id: str, connection_ids: Iterable[str]) -> dict[str, dict]: ...
+    def workspace_names(self, tenant_id: str, connection_ids: Iterable[str]) -> dict[str, str]: ...
+
+
+class CostStore(Protocol):
+    def get_sync_cursor(self, tenant_id: str, connection_id: str) -> date | None: ...
+    def advance_sync_cursor(self, tenant_id: str, connection_id: str, cursor: date) -> None: ...
+    def replace_days(
+        self,
+        tenant_id: str,
+        connection_id: str,
+        first_day: date,
+        last_day: date,
+        items: Iterable[CostItem],
+        key_shares: Iterable[KeyShare] = (),
+    ) -> DayWriteFigures: ...
+    def iter_cost_items(
+        self, tenant_id: str, connection_id: str, first_day: date, last_day: date
+    ) -> Iterator[CostItem]: ...
+    def iter_rollups(
+        self, tenant_id: str, first_day: date, last_day: date, *, by_api_key: bool = False
+    ) -> Iterator[StoredRollup]: ...
+
+
+class QuotaStore(Protocol):
+    def take_quota(self, tenant_id: str, action: str, *, limit: int, window: timedelta) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Storage:
+    connections: ConnectionStore
+    directory: DirectoryStore
+    costs: CostStore
+    quotas: QuotaStore
+
+
+def dynamodb_storage() -> Storage:
+    """The real storage: the dal modules over the single DynamoDB table."""
+    from pump_anthropic.dal import connections, cost_days, directory, quotas
+
+    return Storage(connections, directory, cost_days, quotas)  # type: ignore[arg-type]

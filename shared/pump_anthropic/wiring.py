@@ -1,0 +1,94 @@
+"""Wiring: builds the real adapters from settings, once per process. Handlers call these; tests pass fakes.
+
+boto3, the Admin API client and the connect flow are imported where they are built, not at import time, so a
+handler that needs none of them (the read API, plan, finalize, the dispatcher) doesn't pay for them at cold start.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from pump_anthropic.dal import table
+from pump_anthropic.settings import settings
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from pump_anthropic.adapters.backfill_launcher import BackfillLauncher
+    from pump_anthropic.adapters.secret_store import SecretStore
+    from pump_anthropic.adapters.sync_queue import SyncQueue
+    from pump_anthropic.admin_api import AdminApiClient
+    from pump_anthropic.logic.connections import ConnectServices
+
+# Leave this much of a Lambda's time for recording the outcome after the last Anthropic request.
+LAMBDA_SAFETY_MARGIN_SECONDS = 20.0
+
+
+@lru_cache(maxsize=1)
+def bind_storage() -> None:
+    s = settings()
+    table.bind(s.table_name, quota_table_name=s.quota_table_name, region=s.region, host=s.dynamodb_host)
+
+
+@lru_cache(maxsize=1)
+def secret_store() -> SecretStore:
+    import boto3
+
+    from pump_anthropic.adapters.secret_store import SecretStore
+
+    s = settings()
+    return SecretStore(
+        boto3.client("secretsmanager", region_name=s.region), prefix=s.secret_prefix, kms_key_id=s.kms_key_id
+    )
+
+
+@lru_cache(maxsize=1)
+def backfill_launcher() -> BackfillLauncher:
+    import boto3
+
+    from pump_anthropic.adapters.backfill_launcher import BackfillLauncher
+
+    s = settings()
+    if not s.state_machine_arn:
+        raise RuntimeError("STATE_MACHINE_ARN is not configured")
+    return BackfillLauncher(boto3.client("stepfunctions", region_name=s.region), s.state_machine_arn)
+
+
+@lru_cache(maxsize=1)
+def sync_queue() -> SyncQueue:
+    import boto3
+
+    from pump_anthropic.adapters.sync_queue import SyncQueue
+
+    s = settings()
+    if not s.sync_queue_url:
+        raise RuntimeError("SYNC_QUEUE_URL is not configured")
+    return SyncQueue(boto3.client("sqs", region_name=s.region), s.sync_queue_url)
+
+
+def admin_client(key: SecretStr, deadline: float | None = None) -> AdminApiClient:
+    from pump_anthropic.admin_api import AdminApiClient
+
+    s = settings()
+    return AdminApiClient(key, s.anthropic_api_url, deadline=deadline, read_timeout=s.anthropic_read_timeout)
+
+
+def connect_services() -> ConnectServices:
+    from pump_anthropic.logic.connections import ConnectServices
+
+    # Connecting is interactive: give Anthropic at most ~20 s before answering 502.
+    return ConnectServices(
+        client_factory=lambda key: admin_client(key, time.monotonic() + 20.0),
+        secrets=secret_store(),
+        launcher=backfill_launcher(),
+    )
+
+
+def deadline_from(context: object) -> float | None:
+    """A monotonic deadline a little before the Lambda's own timeout (None outside Lambda)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return time.monotonic() + max(1.0, remaining() / 1000.0 - LAMBDA_SAFETY_MARGIN_SECONDS)

@@ -1,0 +1,252 @@
+"""An in-memory stand-in for the dal behind `logic.storage.Storage`: what the use-case unit tests run against.
+
+It keeps the contracts the use cases rely on (a backfill in flight is not claimed twice, a stale run's outcome
+changes nothing, the cursor only moves forward, replacing days removes what vanished), not DynamoDB's mechanics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+from pump_anthropic.domain.allocation import KeyShare, home_workspace
+from pump_anthropic.domain.normalize import CostItem
+from pump_anthropic.domain.records import ChunkProgress, ConnectionRecord, DayWriteFigures, StoredRollup
+from pump_anthropic.domain.rollups import KEY_LINE_DIMENSIONS, LINE_DIMENSIONS, build_key_rollups, build_rollups
+from pump_anthropic.logic.storage import Storage
+
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+class FakeConnections:
+    SYNC_SHARDS = 1
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], ConnectionRecord] = {}
+        self.chunks: dict[tuple[str, str], dict[str, ChunkProgress]] = {}
+        self.manual_syncs: dict[tuple[str, str], datetime] = {}
+        self.now = NOW
+
+    def get_connection(self, tenant_id: str, connection_id: str, *, with_chunks: bool = True):
+        record = self.records.get((tenant_id, connection_id))
+        if record is None or not with_chunks:
+            return record
+        return replace(record, chunks=tuple(self.list_chunks(tenant_id, connection_id)))
+
+    def connection_ids(self, tenant_id: str) -> list[str]:
+        return [c for t, c in self.records if t == tenant_id]
+
+    def list_connections(self, tenant_id: str) -> list[ConnectionRecord]:
+        return [self.get_connection(tenant_id, c) for c in self.connection_ids(tenant_id)]
+
+    def register_connection(self, *, tenant_id, connection_id, organization_id, organization_name, key_hint, secret_id):
+        existing = self.records.get((tenant_id, connection_id))
+        if existing is not None and existing.status == "backfilling":
+            self.records[(tenant_id, connection_id)] = replace(existing, key_hint=key_hint, secret_id=secret_id)
+            return self.get_connection(tenant_id, connection_id), False
+        record = ConnectionRecord(
+            tenant_id=tenant_id,
+            connection_id=connection_id,
+            status="backfilling",
+            organization_id=organization_id,
+            organization_name=organization_name,
+            key_hint=key_hint,
+            secret_id=secret_id,
+            created_at=existing.created_at if existing else self.now,
+            updated_at=self.now,
+            backfill_run=(existing.backfill_run if existing else 0) + 1,
+            backfill_started_at=self.now,
+            backfill_finished_at=None,
+            last_sync_at=existing.last_sync_at if existing else None,
+            last_error_code=None,
+            last_error_message=None,
+        )
+        self.records[(tenant_id, connection_id)] = record
+        return record, True
+
+    def claim_backfill_retry(self, tenant_id: str, connection_id: str) -> ConnectionRecord | None:
+        record = self.records.get((tenant_id, connection_id))
+        if record is None or record.status == "backfilling":
+            return None
+        record = replace(record, status="backfilling", backfill_run=record.backfill_run + 1, backfill_finished_at=None)
+        self.records[(tenant_id, connection_id)] = record
+        return record
+
+    def finish_backfill(self, tenant_id, connection_id, *, run, status, error_code, error_message) -> None:
+        record = self.records.get((tenant_id, connection_id))
+        if record is None or record.backfill_run != run or record.status != "backfilling":
+            return
+        self.records[(tenant_id, connection_id)] = replace(
+            record,
+            status=status,
+            backfill_finished_at=self.now,
+            last_error_code=error_code,
+            last_error_message=error_message if error_code else None,
+        )
+
+    def mark_revoked(self, tenant_id: str, connection_id: str, *, code: str, message: str) -> None:
+        self._update(tenant_id, connection_id, status="revoked", last_error_code=code, last_error_message=message)
+
+    def record_sync(self, tenant_id: str, connection_id: str, figures: dict) -> None:
+        self._update(tenant_id, connection_id, last_sync_at=self.now, last_sync=dict(figures))
+
+    def claim_manual_sync(self, tenant_id: str, connection_id: str, min_interval: timedelta) -> bool:
+        last = self.manual_syncs.get((tenant_id, connection_id))
+        if (tenant_id, connection_id) not in self.records or (last and last >= self.now - min_interval):
+            return False
+        self.manual_syncs[(tenant_id, connection_id)] = self.now
+        return True
+
+    def disconnect(self, tenant_id: str, connection_id: str) -> None:
+        self._update(tenant_id, connection_id, status="disconnected")
+
+    def purge_connection(self, tenant_id: str, connection_id: str) -> int:
+        deleted = len(self.chunks.pop((tenant_id, connection_id), {}))
+        return deleted + (self.records.pop((tenant_id, connection_id), None) is not None)
+
+    def list_active_connections(self, shard: int) -> Iterator[tuple[str, str]]:
+        return iter([k for k, r in self.records.items() if r.status == "active"])
+
+    def plan_chunks(self, tenant_id: str, connection_id: str, run: int, chunks: Iterable[tuple[date, date]]) -> None:
+        planned = self.chunks.setdefault((tenant_id, connection_id), {})
+        for start, end in chunks:
+            planned[start.isoformat()] = ChunkProgress(start.isoformat(), end.isoformat(), "pending")
+
+    def list_chunks(self, tenant_id: str, connection_id: str) -> list[ChunkProgress]:
+        return [c for _, c in sorted(self.chunks.get((tenant_id, connection_id), {}).items())]
+
+    def delete_chunks_not_in(self, tenant_id: str, connection_id: str, keep_starts: set[str]) -> None:
+        planned = self.chunks.get((tenant_id, connection_id), {})
+        for start in set(planned) - keep_starts:
+            del planned[start]
+
+    def record_chunk(
+        self, tenant_id, connection_id, start, *, status, end=None, figures=None, error_code=None, error_message=None
+    ) -> None:
+        planned = self.chunks.setdefault((tenant_id, connection_id), {})
+        current = planned.get(start) or ChunkProgress(start, end or "", status)
+        planned[start] = ChunkProgress(
+            start, end or current.end, status, error_code, error_message if error_code else None
+        )
+
+    def _update(self, tenant_id: str, connection_id: str, **changes) -> None:
+        record = self.records.get((tenant_id, connection_id))
+        if record is not None:
+            self.records[(tenant_id, connection_id)] = replace(record, updated_at=self.now, **changes)
+
+
+class FakeDirectory:
+    def __init__(self) -> None:
+        self.workspaces: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
+        self.keys: dict[tuple[str, str], dict[str, dict]] = {}
+
+    def put_workspaces(self, tenant_id: str, connection_id: str, workspaces) -> None:
+        stored = self.workspaces.setdefault((tenant_id, connection_id), {})
+        for workspace_id, name, archived in workspaces:
+            stored[workspace_id] = (name, archived)
+
+    def put_api_keys(self, tenant_id: str, connection_id: str, api_keys: Iterable[dict]) -> None:
+        stored = self.keys.setdefault((tenant_id, connection_id), {})
+        for key in api_keys:
+            placed, workspace_id = home_workspace(key)
+            scope = {"type": "workspace", "workspace_id": workspace_id} if placed else {"type": "not_placed"}
+            stored[key["id"]] = {
+                "id": key["id"],
+                "name": key.get("name") or key["id"],
+                "hint": key.get("partial_key_hint"),
+                "status": key.get("status"),
+                "workspace_id": workspace_id,
+                "scope": scope,
+            }
+
+    def api_keys(self, tenant_id: str, connection_id: str) -> list[dict]:
+        return [
+            {k: v[k] for k in ("id", "name", "workspace_id", "scope")}
+            for v in self.keys.get((tenant_id, connection_id), {}).values()
+        ]
+
+    def api_key_names(self, tenant_id: str, connection_ids: Iterable[str]) -> dict[str, dict]:
+        return {
+            key_id: {"name": v["name"], "hint": v["hint"], "status": v["status"]}
+            for c in connection_ids
+            for key_id, v in self.keys.get((tenant_id, c), {}).items()
+        }
+
+    def workspace_names(self, tenant_id: str, connection_ids: Iterable[str]) -> dict[str, str]:
+        return {
+            ws: name for c in connection_ids for ws, (name, _) in self.workspaces.get((tenant_id, c), {}).items() if ws
+        }
+
+
+class FakeCosts:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[date, list[CostItem]]] = {}
+        self.shares: dict[tuple[str, str], dict[date, list[KeyShare]]] = {}
+        self.cursors: dict[tuple[str, str], date] = {}
+
+    def get_sync_cursor(self, tenant_id: str, connection_id: str) -> date | None:
+        return self.cursors.get((tenant_id, connection_id))
+
+    def advance_sync_cursor(self, tenant_id: str, connection_id: str, cursor: date) -> None:
+        current = self.cursors.get((tenant_id, connection_id))
+        if current is None or cursor > current:
+            self.cursors[(tenant_id, connection_id)] = cursor
+
+    def replace_days(self, tenant_id, connection_id, first_day, last_day, items, key_shares=()) -> DayWriteFigures:
+        days = self.items.setdefault((tenant_id, connection_id), {})
+        shares = self.shares.setdefault((tenant_id, connection_id), {})
+        figures = DayWriteFigures()
+        wanted: dict[date, list[CostItem]] = {}
+        for item in items:
+            if first_day <= item.date <= last_day:
+                wanted.setdefault(item.date, []).append(item)
+        day = first_day
+        while day <= last_day:
+            before = {i.item_id: i for i in days.pop(day, [])}
+            after = {i.item_id: i for i in wanted.get(day, [])}
+            figures.written += sum(1 for k, i in after.items() if before.get(k) != i)
+            figures.unchanged += sum(1 for k, i in after.items() if before.get(k) == i)
+            figures.deleted += len(before.keys() - after.keys())
+            if after:
+                days[day] = list(after.values())
+            shares.pop(day, None)
+            day += timedelta(days=1)
+        for share in key_shares:
+            if first_day <= share.item.date <= last_day:
+                shares.setdefault(share.item.date, []).append(share)
+        return figures
+
+    def iter_cost_items(self, tenant_id, connection_id, first_day, last_day) -> Iterator[CostItem]:
+        for day, items in sorted(self.items.get((tenant_id, connection_id), {}).items()):
+            if first_day <= day <= last_day:
+                yield from items
+
+    def iter_rollups(self, tenant_id, first_day, last_day, *, by_api_key=False) -> Iterator[StoredRollup]:
+        source = self.shares if by_api_key else self.items
+        for (tenant, connection_id), days in source.items():
+            if tenant != tenant_id:
+                continue
+            for day, entries in sorted(days.items()):
+                if not first_day <= day <= last_day:
+                    continue
+                rollups = build_key_rollups(entries) if by_api_key else build_rollups(entries)
+                dims = KEY_LINE_DIMENSIONS if by_api_key else LINE_DIMENSIONS
+                for rollup in rollups:
+                    yield StoredRollup(rollup.date, connection_id, dims, rollup.lines)
+
+
+class FakeQuotas:
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def take_quota(self, tenant_id: str, action: str, *, limit: int, window: timedelta) -> bool:
+        used = self.counts.get((tenant_id, action), 0)
+        if used >= limit:
+            return False
+        self.counts[(tenant_id, action)] = used + 1
+        return True
+
+
+def fake_storage() -> Storage:
+    return Storage(FakeConnections(), FakeDirectory(), FakeCosts(), FakeQuotas())

@@ -1,0 +1,220 @@
+"""The OpenAPI document tells the truth: each route documents exactly the statuses its handler answers with, for a
+success and for each error its use case can raise, and the success body matches the documented model."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from functions.connect import app as connect_app
+from functions.costs import app as costs_app
+from pump_anthropic import wiring
+from pump_anthropic.api import schemas
+from pump_anthropic.api.openapi import openapi_document
+from pump_anthropic.domain.records import ConnectionRecord
+from pump_anthropic.exceptions import (
+    AdminApiAuthError,
+    AdminApiPermissionError,
+    AdminApiRateLimitedError,
+    AdminApiRequestError,
+    AdminApiUnavailableError,
+    BackfillStartError,
+    ConflictError,
+    ExportTooLargeError,
+    InvalidKeyFormatError,
+    NotFoundError,
+    SecretStoreUnavailableError,
+    StandardKeyNotAllowedError,
+    StorageError,
+    StorageThrottledError,
+    SyncQueueUnavailableError,
+    SyncRateLimitedError,
+    TenantRateLimitedError,
+)
+from pump_anthropic.logic import connections, read
+from tests.support.api_events import http_event
+
+KEY = "sk-ant-admin01-" + "o" * 93 + "AA"
+MOMENT = datetime(2026, 3, 1, tzinfo=UTC)
+RECORD = ConnectionRecord(
+    tenant_id="tenant-1",
+    connection_id="conn_1",
+    status="active",
+    organization_id="org_1",
+    organization_name="Acme",
+    key_hint="sk-ant-admin01-…0AA",
+    secret_id="s",
+    created_at=MOMENT,
+    updated_at=MOMENT,
+    backfill_run=1,
+    backfill_started_at=MOMENT,
+    backfill_finished_at=MOMENT,
+    last_sync_at=None,
+    last_error_code=None,
+    last_error_message=None,
+)
+REPORT = {
+    "currency": "USD",
+    "from": "2026-03-01",
+    "to": "2026-03-01",
+    "group_by": ["date"],
+    "total": {"cost_usd": "1.5", "tokens": 3},
+    "rows": [{"date": "2026-03-01", "cost_usd": "1.5", "tokens": 3}],
+}
+STORAGE = (StorageThrottledError, StorageError)
+# (method, documented path, request path, body, the use case the route calls, what it returns, what it can raise)
+ROUTES = [
+    (
+        "post",
+        "/integrations/anthropic",
+        "/integrations/anthropic",
+        {"admin_key": KEY},
+        (connections, "connect"),
+        RECORD,
+        (
+            StandardKeyNotAllowedError,
+            InvalidKeyFormatError,
+            AdminApiAuthError,
+            AdminApiPermissionError,
+            AdminApiRequestError,
+            AdminApiUnavailableError,
+            AdminApiRateLimitedError,
+            SecretStoreUnavailableError,
+            BackfillStartError,
+            TenantRateLimitedError,
+            *STORAGE,
+        ),
+    ),
+    (
+        "get",
+        "/integrations/anthropic",
+        "/integrations/anthropic",
+        None,
+        (connections, "list_connections"),
+        [RECORD],
+        STORAGE,
+    ),
+    (
+        "get",
+        "/integrations/anthropic/{connection_id}",
+        "/integrations/anthropic/conn_1",
+        None,
+        (connections, "get_connection"),
+        RECORD,
+        (NotFoundError, *STORAGE),
+    ),
+    (
+        "post",
+        "/integrations/anthropic/{connection_id}/backfill",
+        "/integrations/anthropic/conn_1/backfill",
+        None,
+        (connections, "retry_backfill"),
+        RECORD,
+        (NotFoundError, ConflictError, BackfillStartError, *STORAGE),
+    ),
+    (
+        "delete",
+        "/integrations/anthropic/{connection_id}",
+        "/integrations/anthropic/conn_1",
+        None,
+        (connections, "disconnect"),
+        (RECORD, None),
+        (NotFoundError, SecretStoreUnavailableError, *STORAGE),
+    ),
+    (
+        "post",
+        "/integrations/anthropic/{connection_id}/sync",
+        "/integrations/anthropic/conn_1/sync",
+        None,
+        (connections, "request_sync"),
+        RECORD,
+        (
+            NotFoundError,
+            ConflictError,
+            SyncRateLimitedError,
+            TenantRateLimitedError,
+            SyncQueueUnavailableError,
+            *STORAGE,
+        ),
+    ),
+    ("get", "/costs", "/costs", None, (read, "cost_report"), REPORT, STORAGE),
+    (
+        "get",
+        "/costs/export",
+        "/costs/export",
+        None,
+        (read, "export_lines"),
+        iter(["a,b\r\n"]),
+        (ExportTooLargeError, TenantRateLimitedError, *STORAGE),
+    ),
+]
+ALWAYS = {400, 401, 500}  # unreadable request, no tenant, our own fault: any route
+
+
+@pytest.fixture(autouse=True)
+def _no_adapters(monkeypatch):
+    for name in ("connect_services", "backfill_launcher", "secret_store", "sync_queue", "bind_storage"):
+        monkeypatch.setattr(wiring, name, lambda: None)
+
+
+def call(method: str, path: str, body: dict | None, **event_args) -> tuple[int, str]:
+    app = connect_app.app if path.startswith("/integrations") else costs_app.app
+    text = json.dumps(body) if body is not None else None
+    response = app.resolve(http_event(method.upper(), path, body=text, **event_args), None)
+    return response["statusCode"], response["body"]
+
+
+def raising(error: Exception):
+    def use_case(*args, **kwargs):
+        raise error
+
+    return use_case
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{r[0].upper()} {r[1]}" for r in ROUTES])
+def test_each_route_documents_exactly_the_statuses_its_handler_answers(route, monkeypatch):
+    method, documented_path, path, body, (module, name), result, error_classes = route
+    operation = openapi_document()["paths"][documented_path][method]
+    documented = {int(status) for status in operation["responses"]}
+
+    monkeypatch.setattr(module, name, lambda *a, **k: result)
+    success, text = call(method, path, body)
+    answered = {success}
+    assert 200 <= success < 300 and success in documented
+    if operation["responses"][str(success)]["content"].get("application/json"):
+        model = {"/costs": schemas.CostReport}.get(documented_path) or (
+            schemas.ConnectionList
+            if documented_path == "/integrations/anthropic" and method == "get"
+            else schemas.Connection
+        )
+        model.model_validate_json(text)
+
+    for error_class in error_classes:
+        monkeypatch.setattr(module, name, raising(error_class("It failed.")))
+        status, text = call(method, path, body)
+        assert status == error_class.http_status and json.loads(text)["error"]["code"] == error_class.code
+        answered.add(status)
+    monkeypatch.setattr(module, name, raising(RuntimeError("a bug")))
+    answered.add(call(method, path, body)[0])
+    answered.add(call(method, path, body, tenant=None)[0])
+    answered |= ALWAYS
+
+    if (method, documented_path) == ("post", "/integrations/anthropic"):
+        answered.add(call(method, path, body, content_type="text/plain")[0])
+    assert documented == answered
+
+
+def test_connect_answers_202_with_the_documented_body_and_no_route_documents_422():
+    document = openapi_document()
+    connect = document["paths"]["/integrations/anthropic"]["post"]["responses"]
+    assert connect["202"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Connection"}
+    for methods in document["paths"].values():
+        for operation in methods.values():
+            assert "422" not in operation["responses"]
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    assert response["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/ErrorBody"
+                    }
