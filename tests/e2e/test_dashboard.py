@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from anthropic_simulator import DEMO_ADMIN_KEY
+from tests.support.stack import backfill_months
 
 pytestmark = pytest.mark.network
 
@@ -60,7 +61,7 @@ def test_connect_backfill_spend_and_disconnect(local_stack, browser, artifact_pa
     card = page.locator("article.connection")
     expect(card).to_have_count(1)
     expect(card.locator(".badge")).to_have_text("Active", timeout=BACKFILL_TIMEOUT_MS)
-    expect(card.locator(".progress-text")).to_have_text("13/13 months")
+    expect(card.locator(".progress-text")).to_have_text(f"{backfill_months()}/{backfill_months()} months")
     expect(card).to_contain_text("Acme Labs (simulated)")
     expect(card.locator("code")).to_contain_text("sk-ant-admin01-")
     assert DEMO_ADMIN_KEY not in page.content(), "the Admin key must never be echoed back onto the page"
@@ -104,7 +105,7 @@ def test_connect_backfill_spend_and_disconnect(local_stack, browser, artifact_pa
     expect(legend).to_have_count(len(by_workspace["rows"]))
     for row in by_workspace["rows"]:
         expect(page.locator("#chart-legend")).to_contain_text(row["workspace_name"])
-    expect(page.locator("svg.chart-svg g.bar")).to_have_count(13)
+    expect(page.locator("svg.chart-svg g.bar")).to_have_count(backfill_months())
 
     # The widest table (all four dimensions) still fits a desktop window: no column hidden behind a scroll.
     assert page.evaluate("(w => w.scrollWidth <= w.clientWidth)(document.querySelector('.table-wrap'))")

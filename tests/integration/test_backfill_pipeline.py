@@ -14,7 +14,7 @@ import pytest
 from anthropic_simulator import DEMO_ADMIN_KEY
 from pump_anthropic.dal import table
 from tests.support.oracles import COST_REPORT, independent_cost_totals, independent_token_totals
-from tests.support.stack import costs, report_totals, stored_data
+from tests.support.stack import backfill_months, costs, report_totals, stored_data
 
 pytestmark = pytest.mark.network
 
@@ -31,7 +31,7 @@ def test_backfill_covers_365_days_and_reproduces_the_cost_report_exactly(stack):
     # Then every monthly chunk is done and the range covers 365 days through today
     backfill = connection["backfill"]
     assert connection["status"] == "active"
-    assert backfill["chunks_done"] == backfill["chunks_total"] == 13
+    assert backfill["chunks_done"] == backfill["chunks_total"] == backfill_months()
     first, last = date.fromisoformat(backfill["from"]), date.fromisoformat(backfill["to"])
     assert (last - first).days + 1 == 365
     # And GET /costs equals the Admin API's own cost report per day, workspace and model, to the last decimal
@@ -76,7 +76,7 @@ def test_a_chunk_failing_once_is_retried_by_the_state_machine(make_stack):
     assert connection["status"] == "active"
     outcomes = [outcome for name, _, outcome in stack.aws.invocations.calls if name == "BackfillChunkFunction"]
     assert outcomes.count("AdminApiRateLimitedError") == 1
-    assert outcomes.count("ok") == 13
+    assert outcomes.count("ok") == backfill_months()
 
 
 def test_a_chunk_that_keeps_failing_is_listed_and_can_be_retried_alone(make_stack):

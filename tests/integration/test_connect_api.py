@@ -11,6 +11,7 @@ from pump_anthropic import wiring
 from pump_anthropic.admin_api import AdminApiClient
 from pump_anthropic.dal import table
 from pump_anthropic.exceptions import AdminApiPermissionError
+from tests.support.stack import backfill_months
 
 pytestmark = pytest.mark.network
 
@@ -130,7 +131,7 @@ def test_connection_shows_status_organization_hint_and_progress(stack):
     assert body["key_hint"].startswith("sk-ant-admin01-…") and body["key_hint"].endswith(DEMO_ADMIN_KEY[-4:])
     settled = stack.wait_settled(body["id"])
     assert settled["status"] == "active"
-    assert settled["backfill"]["chunks_done"] == settled["backfill"]["chunks_total"] == 13
+    assert settled["backfill"]["chunks_done"] == settled["backfill"]["chunks_total"] == backfill_months()
     assert settled["backfill"]["finished_at"] is not None
 
 

@@ -7,12 +7,14 @@ import json
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from anthropic_simulator import DEMO_ADMIN_KEY, OrgSpec, Simulator
+from pump_anthropic.clock import utc_now
 from pump_anthropic.dal import table
+from pump_anthropic.domain.calendar import monthly_chunks
 from pump_local.embedded_aws import LocalAws
 from pump_local.http_api import LocalApi, LocalResponse
 
@@ -78,7 +80,7 @@ def sync_now(stack, connection_id: str) -> dict:
 
 def stored_data() -> list[dict]:
     """Cost items, rollups and workspace names: what a re-run must leave identical."""
-    items = [i for i in table.raw_items() if i["item_type"]["S"] in {"cost_item", "rollup", "workspace"}]
+    items = [i for i in table.raw_items() if i["item_type"]["S"] in {"cost_item", "rollup", "day", "workspace"}]
     return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
 
@@ -105,3 +107,9 @@ def ignore_client_disconnects(server) -> None:
             report(request, client_address)
 
     server.handle_error = handle_error
+
+
+def backfill_months(today: date | None = None) -> int:
+    """How many monthly chunks a backfill made today has: 13, or 12 on the days when the 365 days start on the 1st."""
+    today = today or utc_now().date()
+    return len(monthly_chunks(today - timedelta(days=364), today))
