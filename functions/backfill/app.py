@@ -4,7 +4,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from pump_anthropic import wiring
-from pump_anthropic.logic import backfill
+from pump_anthropic.logic import backfill, migrate
 from pump_anthropic.logic.backfill import Chunk
 from pump_anthropic.observability import MetricUnit, logger, metrics
 
@@ -63,3 +63,10 @@ def finalize_handler(event: dict, context: LambdaContext) -> dict:
     )
     metrics.add_metric(name="BackfillChunksFailed", unit=MetricUnit.Count, value=len(outcome.chunks_failed))
     return {"status": outcome.status, "chunks_total": outcome.chunks_total, "chunks_failed": outcome.chunks_failed}
+
+
+@logger.inject_lambda_context(log_event=True)
+def migrate_handler(event: dict, context: LambdaContext) -> dict:
+    """Invoked once by an operator after deploying the day-document layout (idempotent)."""
+    wiring.bind_storage()
+    return migrate.migrate_layout()

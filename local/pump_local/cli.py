@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
+import hashlib
 import json
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from urllib.parse import urlencode
+from typing import IO, Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
-from pump_anthropic.domain.export import safe_text
 from pump_local.summary import render_summary
 
 
@@ -61,9 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--to", help="last day, YYYY-MM-DD (default: today)")
     report.add_argument("--group-by", default="date,workspace_id,model", help="comma list, as GET /costs takes it")
     output = report.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print the GET /costs body")
-    output.add_argument("--csv", action="store_true", help="print the GET /costs rows as CSV")
-    output.add_argument("--focus", action="store_true", help="print the FOCUS 1.2 export (GET /costs/export)")
+    output.add_argument("--json", action="store_true", help="print the GET /costs body (every page)")
+    output.add_argument("--csv", action="store_true", help="export the cost report's rows as CSV (POST /costs/exports)")
+    output.add_argument("--focus", action="store_true", help="export the FOCUS 1.2 CSV (POST /costs/exports)")
+    report.add_argument("--allocation", choices=["api_key"], help="with --focus: one row per API key's share")
+    report.add_argument("--gzip", action="store_true", help="with --csv or --focus: a gzip-compressed file")
+    report.add_argument("--out", help="with --csv or --focus: write the file here (default: stdout)")
     report.set_defaults(command=_report)
     return parser
 
@@ -137,6 +141,8 @@ def _serve(args: argparse.Namespace) -> int:
         scheduler = LocalScheduler(aws, sync_every=args.sync_every)
         scheduler.start()
         server = make_http_server(LocalApi(), args.host, args.port, static=static_asset)
+        shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        aws.serve_downloads_from(f"http://{shown_host}:{server.server_address[1]}")
         print(f"Pump (local) on http://{args.host}:{server.server_address[1]}/  — Anthropic at {url}")
         if key:
             print(f"Connect with the simulator's demo Admin key: {key}")
@@ -159,26 +165,20 @@ def _report(args: argparse.Namespace) -> int:
     today = utc_now().date()
     first = args.from_ or (today - timedelta(days=364)).isoformat()
     last = args.to or today.isoformat()
-    headers = {"X-Pump-Tenant": args.tenant}
+    session = requests.Session()
+    session.headers["X-Pump-Tenant"] = args.tenant
 
-    def get(path: str, **params: str) -> requests.Response:
-        response = requests.get(f"{args.api_url}{path}?{urlencode(params)}", headers=headers, timeout=60)
-        if response.status_code != 200:
-            error = response.json()["error"]
-            raise SystemExit(f"{error['code']}: {error['message']}")
-        return response
+    def get(path: str, **params: str) -> dict:
+        return _answer(session.get(f"{args.api_url}{path}?{urlencode(params)}", timeout=60))
 
-    if args.focus:
-        sys.stdout.write(get("/costs/export", **{"from": first, "to": last, "format": "focus"}).text)
-        return 0
-    report = get("/costs", **{"from": first, "to": last, "group_by": args.group_by}).json()
+    if args.focus or args.csv:
+        return _export(args, session, first, last)
+    report = _cost_report(get, first, last, args.group_by)
     if args.json:
         print(json.dumps(report, indent=2))
-    elif args.csv:
-        _print_csv(report)
     else:
-        summary = get("/costs", **{"from": first, "to": last, "group_by": "date,workspace_id,model"}).json()
-        connections = get("/integrations/anthropic").json()["connections"]
+        summary = _cost_report(get, first, last, "date,workspace_id,model")
+        connections = get("/integrations/anthropic")["connections"]
         for connection in connections:
             print(render_summary(connection, summary, seconds=None))
         if not connections:
@@ -186,20 +186,123 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_csv(report: dict) -> None:
-    writer = csv.writer(sys.stdout)
-    columns = [
-        *report["group_by"],
-        *(["workspace_name"] if "workspace_id" in report["group_by"] else []),
-        "cost_usd",
-        "tokens",
-        "tokens_cost_unknown",
-    ]
-    writer.writerow(columns)
+def _answer(response: Any) -> dict:
+    if response.status_code >= 300:
+        try:
+            error = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            raise SystemExit(f"HTTP {response.status_code} from the API") from None
+        raise SystemExit(f"{error['code']}: {error['message']}")
+    return response.json()
+
+
+def _cost_report(get: Any, first: str, last: str, group_by: str) -> dict:
+    """GET /costs, every page: the rows of all pages in order (`total` is the whole range's on each page)."""
+    params = {"from": first, "to": last, "group_by": group_by}
+    report = get("/costs", **params)
+    rows = list(report["rows"])
+    page = report
+    while page.get("has_more"):
+        page = get("/costs", **params, page=page["next_page"])
+        rows += page["rows"]
+    report["rows"] = rows
+    report.pop("has_more", None)
+    report.pop("next_page", None)
+    return report
+
+
+def _export(args: argparse.Namespace, session: Any, first: str, last: str) -> int:
+    """POST /costs/exports, follow the job with a progress bar on stderr, then download the whole file."""
+    body: dict = {"from": first, "to": last, "format": "focus" if args.focus else "csv", "gzip": args.gzip}
+    if args.focus and args.allocation:
+        body["allocation"] = args.allocation
+    if args.csv:
+        body["group_by"] = args.group_by
+    created = session.post(f"{args.api_url}/costs/exports", json=body, timeout=60)
+    if created.status_code == 404:  # a stack without the export API: its one-response exports
+        return _export_in_one_response(args, session, first, last)
+    job = _answer(created)
+    while job["status"] in ("queued", "running"):
+        _export_progress(job)
+        time.sleep(0.5)
+        job = _answer(session.get(f"{args.api_url}/costs/exports/{job['id']}", timeout=60))
+    _export_progress(job)
+    sys.stderr.write("\n")
+    if job["status"] != "ready":
+        error = job.get("error") or {"code": "export_failed", "message": "The export did not finish."}
+        print(f"{error['code']}: {error['message']}", file=sys.stderr)
+        return 1
+    url = urljoin(args.api_url.rstrip("/") + "/", job["download_url"])
+    same_origin = urlsplit(url)[:2] == urlsplit(args.api_url)[:2]
+    # A presigned URL carries its own authority; only our API gets the tenant header.
+    download = session.get(url, stream=True, timeout=60) if same_origin else _plain_get(url)
+    if download.status_code != 200:
+        raise SystemExit(f"The download answered HTTP {download.status_code}; run the export again.")
+    with open(args.out, "wb") if args.out else contextlib.nullcontext(sys.stdout.buffer) as out:
+        digest = _copy(download, out)
+    if digest != job["sha256"]:
+        raise SystemExit("The downloaded file does not match the export's SHA-256; run the export again.")
+    if args.out:
+        print(f"{job['rows']} rows, {job['bytes']} bytes written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _export_in_one_response(args: argparse.Namespace, session: Any, first: str, last: str) -> int:
+    def get(path: str, **params: str) -> dict:
+        return _answer(session.get(f"{args.api_url}{path}?{urlencode(params)}", timeout=60))
+
+    with open(args.out, "w", newline="") if args.out else contextlib.nullcontext(sys.stdout) as out:
+        if args.csv:
+            _print_csv(_cost_report(get, first, last, args.group_by), out)
+            return 0
+        params = {
+            "from": first,
+            "to": last,
+            "format": "focus",
+            **({"allocation": "api_key"} if args.allocation else {}),
+        }
+        response = session.get(f"{args.api_url}/costs/export?{urlencode(params)}", timeout=60)
+        if response.status_code != 200:
+            _answer(response)
+        out.write(response.text)
+    return 0
+
+
+def _print_csv(report: dict, out: IO[str] | None = None) -> None:
+    """The cost report's rows as CSV, written exactly as the csv export writes them."""
+    from pump_anthropic.logic.exports import csv_line, report_csv_columns
+
+    out = out or sys.stdout
+    columns = report_csv_columns(report["group_by"])
+    out.write(csv_line({c: c for c in columns}, columns))
     for row in report["rows"]:
-        unknown = (row.get("cost_unknown") or {}).get("tokens", 0)
-        cells = [row.get(c) for c in columns[:-1]]
-        writer.writerow([*(safe_text(c) if isinstance(c, str) else c for c in cells), unknown])
+        out.write(csv_line(row, columns))
+
+
+def _plain_get(url: str) -> Any:
+    import requests
+
+    return requests.get(url, stream=True, timeout=60)
+
+
+def _copy(download: Any, out: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in download.iter_content(chunk_size=1024 * 1024):
+        digest.update(chunk)
+        out.write(chunk)
+    out.flush()
+    return digest.hexdigest()
+
+
+def _export_progress(job: dict) -> None:
+    progress = job["progress"]
+    done, total, width = progress["days_done"], progress["days_total"], 30
+    filled = int(width * done / total) if total else 0
+    sys.stderr.write(
+        f"\rexport [{'#' * filled}{'.' * (width - filled)}] {done}/{total} days  {progress['rows']} rows  "
+        f"{progress['bytes'] / 1_000_000:.1f} MB  {job['status']:<8}"
+    )
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,13 @@ TABLE_NAME = "pump-anthropic-local"
 SECRET_PREFIX = "pump-anthropic/"
 STATE_MACHINE_NAME = "pump-anthropic-backfill"
 SYNC_QUEUE_NAME = "pump-anthropic-sync"
+EXPORT_QUEUE_NAME = "pump-anthropic-exports"
+EXPORT_DEAD_LETTER_QUEUE_NAME = "pump-anthropic-exports-dlq"
+EXPORT_BUCKET_NAME = "pump-anthropic-exports-local"
+EXPORT_TIMEOUT_SECONDS = 900
+# The embedded S3 is out of a browser's reach: download URLs name the local server's own route instead. "/" means
+# the origin the API is called on; `serve` sets its full address.
+LOCAL_DOWNLOAD_BASE_URL = "/"
 ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = ROOT / "infra" / "statemachine" / "backfill.asl.json"
 BACKFILL_FUNCTIONS = {
@@ -95,7 +102,8 @@ def asl_definition(substitutions: dict[str, str]) -> str:
 
 @dataclass
 class LocalAws:
-    """Starts moto for the whole process and provisions what template.yaml would: table, key, functions, SFN."""
+    """Starts moto for the whole process and provisions what template.yaml would: table, key, functions, SFN, the
+    sync queue, the export bucket and queue (whose jobs a worker thread runs)."""
 
     anthropic_url: str
     max_concurrency: int = 4
@@ -105,6 +113,9 @@ class LocalAws:
     invocations: InvocationLog = field(default_factory=InvocationLog)
     state_machine_arn: str = ""
     sync_queue_url: str = ""
+    export_queue_url: str = ""
+    run_exports: bool = True  # a worker thread runs queued exports, as the queue's event source mapping would
+    _export_worker: ExportWorker | None = None
     _stopped: bool = False
     _stack: ExitStack = field(default_factory=ExitStack)
 
@@ -130,11 +141,16 @@ class LocalAws:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         )
         self._provision()
+        if self.run_exports:
+            self._export_worker = ExportWorker(self)
+            self._export_worker.start()
 
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        if self._export_worker is not None:
+            self._export_worker.stop()
         self._stop_running_executions()
         self._stack.close()
         _reset_caches()
@@ -196,8 +212,66 @@ class LocalAws:
             "QueueUrl"
         ]
         os.environ["SYNC_QUEUE_URL"] = self.sync_queue_url
+        self._provision_exports(sqs)
         _reset_caches()
         wiring.bind_storage()
+
+    def _provision_exports(self, sqs: Any) -> None:
+        """What template.yaml's ExportBucket and ExportQueue (with its dead-letter queue) are."""
+        import boto3
+
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=EXPORT_BUCKET_NAME)
+        dead_letters = sqs.create_queue(QueueName=EXPORT_DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
+        dead_letters_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])
+        redrive = {"deadLetterTargetArn": dead_letters_arn["Attributes"]["QueueArn"], "maxReceiveCount": "3"}
+        self.export_queue_url = sqs.create_queue(
+            QueueName=EXPORT_QUEUE_NAME,
+            Attributes={"VisibilityTimeout": str(EXPORT_TIMEOUT_SECONDS + 60), "RedrivePolicy": json.dumps(redrive)},
+        )["QueueUrl"]
+        os.environ.update(
+            {
+                "EXPORT_BUCKET": EXPORT_BUCKET_NAME,
+                "EXPORT_QUEUE_URL": self.export_queue_url,
+                "EXPORT_DOWNLOAD_BASE_URL": LOCAL_DOWNLOAD_BASE_URL,
+            }
+        )
+
+    def serve_downloads_from(self, base_url: str) -> None:
+        """Download URLs name this server (`serve` knows its address only once it listens)."""
+        from pump_anthropic import settings, wiring
+
+        os.environ["EXPORT_DOWNLOAD_BASE_URL"] = base_url
+        settings.settings.cache_clear()
+        wiring.export_store.cache_clear()
+
+    def drain_export_queue(self, wait_seconds: int = 0) -> int:
+        """What the export queue's event source mapping does (batch size 1): each queued job to the export function,
+        after waiting up to `wait_seconds` for the first (long polling).
+
+        A message the function reports as failed stays in the queue. Returns how many jobs were handed over.
+        """
+        import boto3
+
+        from functions.export import app
+
+        sqs = boto3.client("sqs", region_name=REGION)
+        done = 0
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=self.export_queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=0 if done else wait_seconds
+            ).get("Messages", [])
+            if not messages:
+                return done
+            (message,) = messages
+            event = {"Records": [_sqs_record(message, self.export_queue_url)]}
+            context = FakeLambdaContext("ExportFunction", timeout_seconds=EXPORT_TIMEOUT_SECONDS)
+            try:
+                result = app.lambda_handler(event, context)
+            finally:
+                _drop_unflushed_metrics()
+            if not result.get("batchItemFailures"):
+                sqs.delete_message(QueueUrl=self.export_queue_url, ReceiptHandle=message["ReceiptHandle"])
+                done += 1
 
     def fire_sync_schedule(self) -> dict:
         """What the hourly EventBridge schedule does (moto never fires schedules): run the dispatcher."""
@@ -338,7 +412,15 @@ def _reset_caches() -> None:
     from pump_anthropic import settings, wiring
 
     settings.settings.cache_clear()
-    for cached in (wiring.bind_storage, wiring.secret_store, wiring.backfill_launcher, wiring.sync_queue):
+    cached_adapters = (
+        wiring.bind_storage,
+        wiring.secret_store,
+        wiring.backfill_launcher,
+        wiring.sync_queue,
+        wiring.export_store,
+        wiring.export_queue,
+    )
+    for cached in cached_adapters:
         cached.cache_clear()
 
 
@@ -390,3 +472,33 @@ class LocalScheduler:
                 self._aws.drain_sync_queue()
             except Exception as exc:  # keep the local scheduler alive, like the managed services would
                 logger.error("local scheduler error %s: %s", type(exc).__name__, exc)
+
+
+class ExportWorker:
+    """Stands in for the export queue's event source mapping: runs queued export jobs on a thread of their own, so
+    a long export never holds up the sync scheduler or an API request."""
+
+    def __init__(self, aws: LocalAws, *, wait_seconds: int = 1) -> None:
+        self._aws = aws
+        self._wait_seconds = wait_seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="local-exports", daemon=True)
+
+    def start(self) -> None:
+        # Imported here, on the starting thread: two threads importing Powertools at once can each find the other's
+        # modules half-initialised.
+        import functions.export.app  # noqa: F401
+
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=60)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._aws.drain_export_queue(wait_seconds=self._wait_seconds)
+            except Exception as exc:  # keep the worker alive, like the managed service would
+                logger.error("local export worker error %s: %s", type(exc).__name__, exc)
+                self._stopping.wait(1.0)

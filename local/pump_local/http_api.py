@@ -2,17 +2,21 @@
 
 Locally the tenant comes from the `X-Pump-Tenant` header (default `local`) and is placed where the JWT
 authorizer would put its verified claims. This path exists only in the local runtime.
+
+It also serves what S3 would for a presigned URL: an export file, at `GET /costs/exports/{id}/download?token=…`
+(the token, signed by the export store, stands in for the signature; no tenant header is needed, as with S3).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
@@ -37,6 +41,8 @@ DASHBOARD_POLICY = (
 )
 
 Handler = Callable[[dict, Any], dict]
+DOWNLOAD_PATH = re.compile(r"/costs/exports/([A-Za-z0-9_-]{1,64})/download")
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class LocalResponse:
     status: int
     headers: dict[str, str]
     body: str
+    raw: bytes | None = field(default=None, repr=False)  # a download's bytes (the in-process API only)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -60,6 +67,9 @@ class LocalApi:
 
     def __init__(self, routes: list[tuple[str, str, Handler]] | None = None) -> None:
         self._routes = routes or _default_routes()
+        # Routes of another function under a prefix (POST /costs/exports is the connect function's), and downloads.
+        self._method_routes = {} if routes else _default_method_routes()
+        self.serves_downloads = not routes
 
     def request(
         self,
@@ -81,7 +91,14 @@ class LocalApi:
         headers.setdefault(TENANT_HEADER, DEFAULT_TENANT)
         if anonymous:
             headers.pop(TENANT_HEADER)
-        handler = self._handler_for(parts.path)
+        if self.is_download(method, parts.path):
+            download = export_download(parts.path, parts.query)
+            if isinstance(download, LocalResponse):
+                return download
+            status, download_headers, chunks = download
+            raw = b"".join(chunks)
+            return LocalResponse(status, download_headers, raw.decode("utf-8", errors="replace"), raw)
+        handler = self._method_routes.get((method.upper(), parts.path)) or self._handler_for(parts.path)
         if handler is None:
             return _error(404, "not_found", "No such route.")
         event = _event(method.upper(), parts.path, parts.query, headers, body)
@@ -90,6 +107,9 @@ class LocalApi:
         if result.get("isBase64Encoded"):
             body_text = base64.b64decode(body_text).decode()
         return LocalResponse(int(result.get("statusCode", 200)), dict(result.get("headers") or {}), body_text)
+
+    def is_download(self, method: str, path: str) -> bool:
+        return self.serves_downloads and method.upper() == "GET" and DOWNLOAD_PATH.fullmatch(path) is not None
 
     def _handler_for(self, path: str) -> Handler | None:
         for prefix, exact, handler in self._routes:
@@ -115,6 +135,36 @@ def _default_routes() -> list[tuple[str, str, Handler]]:
         ("/costs/", "/costs", costs_app.lambda_handler),
         ("", "/openapi.json", costs_app.lambda_handler),
     ]
+
+
+def _default_method_routes() -> dict[tuple[str, str], Handler]:
+    from functions.connect import app as connect_app
+
+    return {("POST", "/costs/exports"): connect_app.lambda_handler}
+
+
+def export_download(path: str, query: str) -> LocalResponse | tuple[int, dict[str, str], Iterator[bytes]]:
+    """An export file as S3 would serve it for a presigned GET: the object, streamed, or S3's refusal (403)."""
+    from pump_anthropic import wiring
+
+    match = DOWNLOAD_PATH.fullmatch(path)
+    token = (parse_qs(query).get("token") or [""])[0]
+    store = wiring.export_store()
+    key = store.verify_download_token(match.group(1), token) if match else None
+    if key is None:
+        return _error(403, "download_expired", "This download link is invalid or has expired; ask for a new one.")
+    try:
+        stored = store.open_object(key)
+    except Exception:  # gone (the lifecycle rule) or never written
+        return _error(404, "not_found", "This export file no longer exists.")
+    headers = {
+        "Content-Type": stored.get("ContentType") or "application/octet-stream",
+        "Content-Length": str(stored["ContentLength"]),
+        "Content-Disposition": stored.get("ContentDisposition") or "attachment",
+        "Cache-Control": "private, no-store",
+    }
+    body = stored["Body"]
+    return 200, headers, iter(lambda: body.read(DOWNLOAD_CHUNK_BYTES), b"")
 
 
 def _event(method: str, path: str, query: str, headers: dict[str, str], body: str | bytes | None) -> dict:
@@ -170,6 +220,25 @@ def refusal_of(path: str, headers: Any) -> LocalResponse | None:
     return None
 
 
+def _stream_download(
+    handler: BaseHTTPRequestHandler, parts: SplitResult, send: Callable[[LocalResponse], None]
+) -> None:
+    try:
+        download = export_download(parts.path, parts.query)
+    except Exception:
+        download = _error(500, "internal_error", "Something went wrong on our side; please try again.")
+    if isinstance(download, LocalResponse):
+        send(download)
+        return
+    status, headers, chunks = download
+    handler.send_response(status)
+    for name, value in {**SECURITY_HEADERS, **headers}.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    for chunk in chunks:  # the file is never held whole
+        handler.wfile.write(chunk)
+
+
 def make_http_server(
     api: LocalApi, host: str, port: int, static: Callable[[str], tuple[str, bytes] | None] | None = None
 ) -> ThreadingHTTPServer:
@@ -189,6 +258,9 @@ def make_http_server(
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else None
             parts = _split_target(self.path)
+            if parts is not None and api.is_download(self.command, parts.path):
+                _stream_download(self, parts, self._send)
+                return
             if self.command == "GET" and static is not None and parts is not None:
                 asset = static(parts.path)
                 if asset is not None:

@@ -22,7 +22,13 @@ class Settings:
     dynamodb_host: str | None
     sync_queue_url: str | None
     sync_lookback_days: int
+    retention_months: int
     anthropic_read_timeout: float
+    # Asynchronous exports: the bucket of the files and the queue of the jobs. EXPORT_DOWNLOAD_BASE_URL is set only by
+    # the local runtime, whose embedded S3 no browser can reach: download URLs then name a route of that server.
+    export_bucket: str | None = None
+    export_queue_url: str | None = None
+    export_download_base_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,7 +45,11 @@ class Settings:
             dynamodb_host=env.get("DYNAMODB_ENDPOINT_URL") or None,
             sync_queue_url=env.get("SYNC_QUEUE_URL") or None,
             sync_lookback_days=int(env.get("SYNC_LOOKBACK_DAYS") or 3),
+            retention_months=int(env.get("RETENTION_MONTHS") or 0),
             anthropic_read_timeout=float(env.get("ANTHROPIC_READ_TIMEOUT") or 30),
+            export_bucket=env.get("EXPORT_BUCKET") or None,
+            export_queue_url=env.get("EXPORT_QUEUE_URL") or None,
+            export_download_base_url=env.get("EXPORT_DOWNLOAD_BASE_URL") or None,
         )
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from pump_anthropic.adapters.backfill_launcher import BackfillLauncher
+    from pump_anthropic.adapters.export_store import ExportQueue, ExportStore
     from pump_anthropic.adapters.secret_store import SecretStore
     from pump_anthropic.adapters.sync_queue import SyncQueue
     from pump_anthropic.admin_api import AdminApiClient
@@ -29,7 +30,13 @@ LAMBDA_SAFETY_MARGIN_SECONDS = 20.0
 @lru_cache(maxsize=1)
 def bind_storage() -> None:
     s = settings()
-    table.bind(s.table_name, quota_table_name=s.quota_table_name, region=s.region, host=s.dynamodb_host)
+    table.bind(
+        s.table_name,
+        quota_table_name=s.quota_table_name,
+        region=s.region,
+        host=s.dynamodb_host,
+        retention_months=s.retention_months,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -66,6 +73,33 @@ def sync_queue() -> SyncQueue:
     if not s.sync_queue_url:
         raise RuntimeError("SYNC_QUEUE_URL is not configured")
     return SyncQueue(boto3.client("sqs", region_name=s.region), s.sync_queue_url)
+
+
+@lru_cache(maxsize=1)
+def export_store() -> ExportStore:
+    import boto3
+    from botocore.config import Config
+
+    from pump_anthropic.adapters.export_store import ExportStore
+
+    s = settings()
+    if not s.export_bucket:
+        raise RuntimeError("EXPORT_BUCKET is not configured")
+    # SigV4, which presigned GETs of SSE-KMS objects require.
+    client = boto3.client("s3", region_name=s.region, config=Config(signature_version="s3v4"))
+    return ExportStore(client, s.export_bucket, download_base_url=s.export_download_base_url)
+
+
+@lru_cache(maxsize=1)
+def export_queue() -> ExportQueue:
+    import boto3
+
+    from pump_anthropic.adapters.export_store import ExportQueue
+
+    s = settings()
+    if not s.export_queue_url:
+        raise RuntimeError("EXPORT_QUEUE_URL is not configured")
+    return ExportQueue(boto3.client("sqs", region_name=s.region), s.export_queue_url)
 
 
 def admin_client(key: SecretStr, deadline: float | None = None) -> AdminApiClient:

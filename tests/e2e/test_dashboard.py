@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from datetime import date, timedelta
@@ -92,6 +93,22 @@ def test_connect_backfill_spend_and_disconnect(local_stack, browser, artifact_pa
     # The simulated org always has priority-tier usage, which Anthropic reports without a cost.
     expect(page.locator("#cost-unknown-notice")).to_be_visible()
     expect(page.locator("#cost-unknown-notice")).to_contain_text("Cost unknown (priority tier)")
+
+    # The FOCUS file of the same year: an export job followed on the page, then its file, whose costs add up to
+    # exactly the same total.
+    with page.expect_download(timeout=120_000) as download_info:
+        page.get_by_role("button", name="Download FOCUS CSV").click()
+        expect(page.locator("#export-status")).to_contain_text(f"Exporting {first} → {last}")
+        expect(page.locator("#export-progress")).to_be_visible()
+    download = download_info.value
+    assert download.failure() is None
+    assert download.suggested_filename == f"anthropic-focus-{first}-{last}.csv"
+    expect(page.locator("#export-status")).to_have_text(re.compile(r"^Downloaded anthropic-focus-.* rows, .*\.$"))
+    expect(page.locator("#export-progress")).to_be_hidden()
+    with open(download.path(), newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert rows and {r["ChargePeriodStart"][:10] for r in rows} <= {_days_before(last, n) for n in range(365)}
+    assert sum(Decimal(r["BilledCost"]) for r in rows if r["x_CostKnown"] == "true") == Decimal(exact)
 
     # Stack the chart by workspace (arrow key within the radio group), then back by model (click).
     legend = page.locator("#chart-legend li")
@@ -232,4 +249,64 @@ def test_exact_amounts_and_the_unknown_and_empty_states(static_server, browser) 
     expect(page.locator("#spend-empty")).to_have_text("No data yet. Nothing was spent in this date range.")
     expect(page.locator("#spend-data")).to_be_hidden()
 
+    assert not page_errors, f"JavaScript errors on the page: {page_errors}"
+
+
+QUEUED_EXPORT = {
+    "id": "exp_1",
+    "status": "queued",
+    "format": "focus",
+    "from": "2025-11-26",
+    "to": "2026-11-25",
+    "progress": {"rows": 0, "bytes": 0, "days_done": 0, "days_total": 0},
+    "error": None,
+}
+FAILED_EXPORT = {
+    **QUEUED_EXPORT,
+    "status": "failed",
+    "progress": {"rows": 1200, "bytes": 1_500_000, "days_done": 70, "days_total": 365},
+    "error": {"code": "export_timed_out", "message": "The export took longer than one run may take."},
+}
+
+
+def test_an_export_that_fails_is_said_on_the_page_never_silently_dropped(static_server, browser) -> None:
+    """The export API's answers are scripted: a job that fails after starting, then a request refused outright."""
+    from playwright.sync_api import expect
+
+    empty = {"currency": "USD", "from": "2025-11-26", "to": "2026-11-25", "total": {"cost_usd": "0", "tokens": 0}}
+    refused: list[bool] = []
+
+    def page_data(route) -> None:
+        body = {"connections": []} if "/integrations/" in route.request.url else {**empty, "rows": []}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    def create(route) -> None:
+        if refused:
+            error = {"code": "tenant_rate_limited", "message": "Your organization made more than 20 exports."}
+            route.fulfill(status=429, content_type="application/json", body=json.dumps({"error": error}))
+            return
+        route.fulfill(status=202, content_type="application/json", body=json.dumps(QUEUED_EXPORT))
+
+    def follow(route) -> None:
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(FAILED_EXPORT))
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.route(re.compile(r"/(integrations/anthropic|costs)(\?|$)"), page_data)
+    page.route(re.compile(r"/costs/exports$"), create)
+    page.route(re.compile(r"/costs/exports/exp_1$"), follow)
+    page.goto(f"{static_server}/")
+    button = page.get_by_role("button", name="Download FOCUS CSV")
+    status = page.locator("#export-status")
+
+    button.click()
+    expect(status).to_have_text("Could not export the costs: The export took longer than one run may take.")
+    expect(status).to_have_class(re.compile(r"\berror\b"))
+    expect(button).to_be_enabled()
+
+    refused.append(True)
+    button.click()
+    expect(status).to_have_text("Could not export the costs: Your organization made more than 20 exports.")
+    expect(page.locator("#export-progress")).to_be_hidden()
     assert not page_errors, f"JavaScript errors on the page: {page_errors}"

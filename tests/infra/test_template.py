@@ -26,8 +26,10 @@ FUNCTIONS = {
     "BackfillPlanFunction": ("functions/backfill/", "app.plan_handler"),
     "BackfillChunkFunction": ("functions/backfill/", "app.chunk_handler"),
     "BackfillFinalizeFunction": ("functions/backfill/", "app.finalize_handler"),
+    "LayoutMigrationFunction": ("functions/backfill/", "app.migrate_handler"),
     "SyncFunction": ("functions/sync/", "app.lambda_handler"),
     "SyncDispatchFunction": ("functions/sync/", "app.dispatch_handler"),
+    "ExportFunction": ("functions/export/", "app.lambda_handler"),
 }
 # The only grants on "*" we accept, both AWS-managed and attached by SAM: CloudWatch Logs for every function
 # (logs:CreateLogGroup/CreateLogStream/PutLogEvents) and X-Ray from `Tracing: Active`
@@ -37,13 +39,15 @@ AWS_MANDATED_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
 # A resource may end in "*" only to reach a named thing's children: table indexes, this stack's secrets (Secrets
-# Manager appends a random suffix), a named function's versions.
+# Manager appends a random suffix), a named function's versions, the export files.
 STACK_SECRETS = "secret:${SecretPrefix}${AWS::StackName}/*"
-ALLOWED_WILDCARD_SUFFIXES = ("/index/*", STACK_SECRETS, "function:${functionName}*")
+EXPORT_BUCKET_ARN = "arn:${AWS::Partition}:s3:::pump-anthropic-exports-${StackUuid}"
+EXPORT_FILES = EXPORT_BUCKET_ARN + "/exports/*"
+ALLOWED_WILDCARD_SUFFIXES = ("/index/*", STACK_SECRETS, "function:${functionName}*", EXPORT_FILES)
 SECRET_READERS = {"BackfillChunkFunction", "SyncFunction"}
 SECRET_USERS = SECRET_READERS | {"ConnectFunction"}
 ACCOUNT_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
-KEYS = ("PumpKey", "SecretsKey", "AlarmTopicKey")
+KEYS = ("PumpKey", "SecretsKey", "AlarmTopicKey", "ExportKey")
 # Everything that uses key material or lets someone else use it (a grant can carry Decrypt).
 KEY_USE_ACTIONS = (
     "kms:Encrypt",
@@ -73,6 +77,8 @@ EXPECTED_ROUTES = {
     ("POST", "/integrations/anthropic/{id}/backfill"): "ConnectFunction",
     ("GET", "/costs"): "CostsFunction",
     ("GET", "/costs/export"): "CostsFunction",
+    ("POST", "/costs/exports"): "ConnectFunction",
+    ("GET", "/costs/exports/{id}"): "CostsFunction",
     ("GET", "/openapi.json"): "CostsFunction",
 }
 PUBLIC_ROUTES = {("GET", "/openapi.json")}
@@ -305,8 +311,11 @@ def test_sync_runs_hourly_through_a_dispatcher_and_a_queue(translated):
     assert len(schedules) == 1
     assert schedules[0]["Properties"]["ScheduleExpression"] == "rate(1 hour)"
     assert schedules[0]["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["SyncDispatchFunction", "Arn"]}
-    (mapping,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    assert mapping["Properties"]["FunctionName"] == {"Ref": "SyncFunction"}
+    (mapping,) = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and r["Properties"]["FunctionName"] == {"Ref": "SyncFunction"}
+    ]
     assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["SyncQueue", "Arn"]}
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert resources["SyncQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] > 0
@@ -369,6 +378,8 @@ def test_connect_writes_secrets_but_cannot_read_them_back(translated):
 def test_costs_function_can_only_read_the_table_and_count_exports(translated):
     on_quota_table, on_cost_table = set(), set()
     for statement in _statements(translated, "CostsFunctionRole"):
+        if not any(a.startswith("dynamodb:") for a in _as_list(statement["Action"])):
+            continue
         quota = _as_list(statement["Resource"]) == [{"Fn::GetAtt": ["QuotaTable", "Arn"]}]
         (on_quota_table if quota else on_cost_table).update(_as_list(statement["Action"]))
     assert on_cost_table == READ_ONLY_TABLE_ACTIONS
@@ -669,9 +680,10 @@ def test_tenant_driven_functions_have_parameterised_reserved_concurrency(templat
 def test_reserved_concurrency_defaults_fit_a_default_account(template):
     params = template["Parameters"]
     reserved = sum(params[p]["Default"] for p in RESERVED_CONCURRENCY.values())
-    sync = template["Resources"]["SyncQueueMapping"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]
-    # What stays unreserved must hold the sync mapping's concurrency on top of Lambda's minimum.
-    assert reserved + sync <= ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM
+    mappings = ("SyncQueueMapping", "ExportQueueMapping")
+    queued = sum(template["Resources"][m]["Properties"]["ScalingConfig"]["MaximumConcurrency"] for m in mappings)
+    # What stays unreserved must hold the queue mappings' concurrency on top of Lambda's minimum.
+    assert reserved + queued <= ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM
     # Below the Map's own parallelism a single backfill would throttle itself.
     assert params["BackfillChunkReservedConcurrency"]["Default"] >= params["BackfillMaxConcurrency"]["Default"]
 
@@ -685,3 +697,143 @@ def test_capped_functions_alarm_when_throttled(template, function):
         if (a["Namespace"], a["MetricName"]) == ("AWS/Lambda", "Throttles")
         and a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
     ]
+
+
+# ---------------------------------------------------------------- exports
+
+EXPORT_KEY_USERS = {
+    "ExportFunctionRole": {"kms:GenerateDataKey", "kms:Decrypt"},
+    "CostsFunctionRole": {"kms:Decrypt"},
+}
+
+
+def test_export_bucket_is_kms_encrypted_private_expiring_and_tls_only(template):
+    resources = template["Resources"]
+    props = resources["ExportBucket"]["Properties"]
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["ExportKey", "Arn"]},
+    }
+    assert rule["BucketKeyEnabled"] is True
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (lifecycle,) = props["LifecycleConfiguration"]["Rules"]
+    assert lifecycle["Status"] == "Enabled" and "Prefix" not in lifecycle and "Filter" not in lifecycle
+    assert lifecycle["ExpirationInDays"] == 7
+    assert lifecycle["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    # The name the roles and the key policy use is the bucket's own.
+    assert _render(props["BucketName"]) == "pump-anthropic-exports-${StackUuid}"
+
+    (policy,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"]
+    assert policy["Bucket"] == {"Ref": "ExportBucket"}
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "s3:*")
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert list(map(_render, statement["Resource"])) == ["<GetAtt ExportBucket.Arn>", "${ExportBucket.Arn}/*"]
+
+
+def test_export_key_is_used_only_by_the_export_and_costs_roles_through_s3_for_the_export_bucket(template):
+    users: dict[str, set[str]] = {}
+    for st in _key_statements(template, "ExportKey"):
+        used = {a for a in KEY_USE_ACTIONS if _grants(st, a)}
+        if not used:
+            continue
+        assert set(st["Principal"]) == {"AWS"}, st["Sid"]
+        assert len(_role_principals(st)) == len(_as_list(st["Principal"]["AWS"])), st["Sid"]
+        assert _render(st["Condition"]["StringEquals"]["kms:ViaService"]) == "s3.${AWS::Region}.amazonaws.com"
+        contexts = st["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]
+        assert sorted(map(_render, contexts)) == [EXPORT_BUCKET_ARN, EXPORT_FILES], st["Sid"]
+        for role in _role_principals(st):
+            users.setdefault(role, set()).update(used)
+    assert users == EXPORT_KEY_USERS
+    assert template["Resources"]["ExportKey"]["Properties"]["PendingWindowInDays"] == 7
+
+
+def _s3_grants(translated: dict) -> dict[str, set[tuple[str, str]]]:
+    grants: dict[str, set[tuple[str, str]]] = {}
+    for role in _roles(translated):
+        for st in _statements(translated, role):
+            for action in _as_list(st["Action"]):
+                if action.startswith("s3:"):
+                    grants.setdefault(role, set()).update((action, _render(r)) for r in _as_list(st["Resource"]))
+    return grants
+
+
+def test_only_the_export_function_writes_export_files_and_only_the_costs_function_reads_them(translated):
+    assert _s3_grants(translated) == {
+        "ExportFunctionRole": {
+            ("s3:PutObject", EXPORT_FILES),
+            ("s3:AbortMultipartUpload", EXPORT_FILES),
+            ("s3:ListMultipartUploadParts", EXPORT_FILES),
+        },
+        "CostsFunctionRole": {("s3:GetObject", EXPORT_FILES)},
+    }
+
+
+def test_export_function_reads_the_table_and_only_updates_job_records(translated):
+    by_resource: dict[str, set[str]] = {}
+    for st in _statements(translated, "ExportFunctionRole"):
+        for resource in _as_list(st["Resource"]):
+            by_resource.setdefault(_render(resource), set()).update(_as_list(st["Action"]))
+    assert by_resource == {
+        "<GetAtt PumpTable.Arn>": READ_ONLY_TABLE_ACTIONS | {"dynamodb:UpdateItem"},
+        EXPORT_FILES: {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
+        "<GetAtt ExportQueue.Arn>": {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+        },
+    }
+
+
+def test_only_connect_queues_exports(translated):
+    senders = {
+        role
+        for role in _roles(translated)
+        for st in _statements(translated, role)
+        if "sqs:SendMessage" in _as_list(st["Action"]) and st["Resource"] == {"Fn::GetAtt": ["ExportQueue", "Arn"]}
+    }
+    assert senders == {"ConnectFunctionRole"}
+
+
+def test_exports_run_from_a_queue_whose_failures_have_somewhere_to_go(template):
+    resources = template["Resources"]
+    function = resources["ExportFunction"]["Properties"]
+    assert (function["Timeout"], function["MemorySize"]) == (900, 512)
+    assert function["Environment"]["Variables"]["EXPORT_BUCKET"] == {"Ref": "ExportBucket"}
+    assert resources["CostsFunction"]["Properties"]["Environment"]["Variables"]["EXPORT_BUCKET"] == {
+        "Ref": "ExportBucket"
+    }
+    assert resources["ConnectFunction"]["Properties"]["Environment"]["Variables"]["EXPORT_QUEUE_URL"] == {
+        "Ref": "ExportQueue"
+    }
+    mapping = resources["ExportQueueMapping"]["Properties"]
+    assert mapping["FunctionName"] == {"Ref": "ExportFunction"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["ExportQueue", "Arn"]}
+    assert mapping["BatchSize"] == 1
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = resources["ExportQueue"]["Properties"]
+    # A run still going must never be handed to a second function.
+    assert queue["VisibilityTimeout"] > function["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ExportDeadLetterQueue", "Arn"]}
+    assert queue["KmsMasterKeyId"] == resources["ExportDeadLetterQueue"]["Properties"]["KmsMasterKeyId"]
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert [
+        a
+        for a in alarms
+        if a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and a["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["ExportDeadLetterQueue", "QueueName"]}}]
+    ]
+
+
+def test_cost_history_retention_is_a_parameter_every_function_gets(template):
+    parameter = template["Parameters"]["RetentionMonths"]
+    assert parameter["Default"] == 0 and parameter["MinValue"] == 0
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["RETENTION_MONTHS"] == {"Ref": "RetentionMonths"}

@@ -29,7 +29,7 @@ def test_a_connection_with_data_older_than_400_days_purged_leaves_zero_items_of_
     record.update(actions=[ConnectionModel.created_at.set(datetime.now(UTC) - timedelta(days=730))])
     old_day = datetime.now(UTC).date() - timedelta(days=900)
     cost_days.replace_days("local", connection_id, old_day, old_day, [cost_item(date=old_day)])
-    assert any(i["sk"]["S"].startswith(f"ITEM#{old_day}") for i in table.raw_items())
+    assert any(i["sk"]["S"] == f"DAY#{old_day}" for i in table.raw_items())
 
     purged = stack.call("DELETE", f"/integrations/anthropic/{connection_id}?purge=true")
 

@@ -61,7 +61,7 @@ def backfill_restate_sync(fault_rate: float, monkeypatch) -> tuple[list[dict], i
 def test_twenty_percent_faults_leave_the_table_identical_to_a_fault_free_run(monkeypatch):
     clean, clean_requests = backfill_restate_sync(0.0, monkeypatch)
     faulty, faulty_requests = backfill_restate_sync(0.2, monkeypatch)
-    assert len(clean) > 500
+    assert len(clean) >= 365  # a year of stored days (one document per day since the day-document layout)
     assert faulty == clean
     # The faults really happened: the faulty run needed more requests for the same data.
     assert faulty_requests > clean_requests
@@ -82,7 +82,7 @@ def test_a_chunk_killed_half_way_is_retried_and_leaves_the_table_identical(make_
     killed = []
 
     def dies_half_way(*, puts=None, deletes=None, **kwargs):
-        if len(puts or ()) > 50 and not killed:
+        if len(puts or ()) > 20 and not killed:  # a month of days
             killed.append(len(puts))
             original(puts=puts[: len(puts) // 2], deletes=[], **kwargs)
             raise timed_out("Task timed out after 300.00 seconds")

@@ -126,7 +126,7 @@ def test_disconnect_stops_sync_and_deletes_the_key_and_purge_deletes_the_costs(s
     # Then its cost items and rollups are gone
     assert purged.status == 200
     assert costs(stack, backfill["from"], backfill["to"])["rows"] == []
-    assert not [i for i in table.raw_items() if i["item_type"]["S"] in {"cost_item", "rollup"}]
+    assert not [i for i in table.raw_items() if i["item_type"]["S"] in {"cost_item", "rollup", "day"}]
 
 
 def test_tenant_b_gets_404_on_every_route_of_tenant_a(stack, active):

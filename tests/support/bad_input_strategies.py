@@ -15,7 +15,7 @@ from tests.support.bad_input_world import TENANT_A
 DIMENSIONS = report.GROUP_BY_DIMENSIONS
 RANGE_DAYS = report.DEFAULT_RANGE_DAYS
 MAX_RANGE_DAYS = report.MAX_RANGE_DAYS
-RESERVED_PARAMS = {"from", "to", "group_by", "format", "purge"}
+RESERVED_PARAMS = {"from", "to", "group_by", "format", "purge", "limit", "page", "allocation"}
 
 ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 KEY_ALPHABET = ID_ALPHABET

@@ -222,10 +222,12 @@ class FakeCosts:
             if first_day <= day <= last_day:
                 yield from items
 
-    def iter_rollups(self, tenant_id, first_day, last_day, *, by_api_key=False) -> Iterator[StoredRollup]:
+    def iter_rollups(
+        self, tenant_id, connection_ids, first_day, last_day, *, by_api_key=False
+    ) -> Iterator[StoredRollup]:
         source = self.shares if by_api_key else self.items
         for (tenant, connection_id), days in source.items():
-            if tenant != tenant_id:
+            if tenant != tenant_id or connection_id not in connection_ids:
                 continue
             for day, entries in sorted(days.items()):
                 if not first_day <= day <= last_day:

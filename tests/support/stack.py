@@ -53,9 +53,18 @@ class Stack:
 
 
 def costs(stack, first_day: str, last_day: str, group_by: str = "date,workspace_id,model") -> dict:
-    response = stack.call("GET", "/costs?" + urlencode({"from": first_day, "to": last_day, "group_by": group_by}))
+    """The whole GET /costs body of a range: every page's rows, behind the first page's fields."""
+    query = {"from": first_day, "to": last_day, "group_by": group_by}
+    response = stack.call("GET", "/costs?" + urlencode(query))
     assert response.status == 200, response.body
-    return response.json()
+    body = response.json()
+    page = body
+    while page.get("has_more"):
+        response = stack.call("GET", "/costs?" + urlencode({**query, "page": page["next_page"]}))
+        assert response.status == 200, response.body
+        page = response.json()
+        body["rows"] += page["rows"]
+    return body
 
 
 def report_totals(report: dict) -> dict[tuple, Decimal]:

@@ -4,7 +4,7 @@ success and for each error its use case can raise, and the success body matches 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -24,6 +24,7 @@ from pump_anthropic.exceptions import (
     ConflictError,
     ExportTooLargeError,
     InvalidKeyFormatError,
+    InvalidQueryError,
     NotFoundError,
     SecretStoreUnavailableError,
     StandardKeyNotAllowedError,
@@ -33,7 +34,7 @@ from pump_anthropic.exceptions import (
     SyncRateLimitedError,
     TenantRateLimitedError,
 )
-from pump_anthropic.logic import connections, read
+from pump_anthropic.logic import connections, exports, read
 from tests.support.api_events import http_event
 
 KEY = "sk-ant-admin01-" + "o" * 93 + "AA"
@@ -63,6 +64,28 @@ REPORT = {
     "total": {"cost_usd": "1.5", "tokens": 3},
     "rows": [{"date": "2026-03-01", "cost_usd": "1.5", "tokens": 3}],
 }
+EXPORT_JOB = exports.ExportJob(
+    tenant_id="tenant-1",
+    export_id="exp_1",
+    status="ready",
+    format="focus",
+    first_day="2026-01-01",
+    last_day="2026-03-01",
+    allocation=None,
+    group_by=None,
+    gzip=False,
+    object_key="exports/abc/exp_1/anthropic-focus-2026-01-01-2026-03-01.csv",
+    filename="anthropic-focus-2026-01-01-2026-03-01.csv",
+    created_at=MOMENT,
+    updated_at=MOMENT,
+    expires=MOMENT + timedelta(days=7),
+    rows=3,
+    bytes_written=300,
+    days_done=60,
+    days_total=60,
+    sha256="0" * 64,
+    finished_at=MOMENT,
+)
 STORAGE = (StorageThrottledError, StorageError)
 # (method, documented path, request path, body, the use case the route calls, what it returns, what it can raise)
 ROUTES = [
@@ -149,18 +172,41 @@ ROUTES = [
         iter(["a,b\r\n"]),
         (ExportTooLargeError, TenantRateLimitedError, *STORAGE),
     ),
+    (
+        "post",
+        "/costs/exports",
+        "/costs/exports",
+        {"from": "2026-01-01", "to": "2026-03-01"},
+        (exports, "create_export"),
+        EXPORT_JOB,
+        (InvalidQueryError, TenantRateLimitedError, SyncQueueUnavailableError, *STORAGE),
+    ),
+    (
+        "get",
+        "/costs/exports/{export_id}",
+        "/costs/exports/exp_1",
+        None,
+        (exports, "get_export"),
+        (EXPORT_JOB, ("https://files.example/exp_1", MOMENT)),
+        (NotFoundError, *STORAGE),
+    ),
 ]
+# Routes served by the connect function outside /integrations (creating an export job writes the table).
+CONNECT_ROUTES = {("post", "/costs/exports")}
+JSON_BODY_ROUTES = {("post", "/integrations/anthropic"), ("post", "/costs/exports")}
 ALWAYS = {400, 401, 500}  # unreadable request, no tenant, our own fault: any route
 
 
 @pytest.fixture(autouse=True)
 def _no_adapters(monkeypatch):
-    for name in ("connect_services", "backfill_launcher", "secret_store", "sync_queue", "bind_storage"):
+    adapters = ("connect_services", "backfill_launcher", "secret_store", "sync_queue", "export_queue", "export_store")
+    for name in (*adapters, "bind_storage"):
         monkeypatch.setattr(wiring, name, lambda: None)
 
 
 def call(method: str, path: str, body: dict | None, **event_args) -> tuple[int, str]:
-    app = connect_app.app if path.startswith("/integrations") else costs_app.app
+    connect = path.startswith("/integrations") or (method, path) in CONNECT_ROUTES
+    app = connect_app.app if connect else costs_app.app
     text = json.dumps(body) if body is not None else None
     response = app.resolve(http_event(method.upper(), path, body=text, **event_args), None)
     return response["statusCode"], response["body"]
@@ -185,7 +231,9 @@ def test_each_route_documents_exactly_the_statuses_its_handler_answers(route, mo
     assert 200 <= success < 300 and success in documented
     if operation["responses"][str(success)]["content"].get("application/json"):
         model = {"/costs": schemas.CostReport}.get(documented_path) or (
-            schemas.ConnectionList
+            schemas.ExportJob
+            if documented_path.startswith("/costs/exports")
+            else schemas.ConnectionList
             if documented_path == "/integrations/anthropic" and method == "get"
             else schemas.Connection
         )
@@ -201,7 +249,7 @@ def test_each_route_documents_exactly_the_statuses_its_handler_answers(route, mo
     answered.add(call(method, path, body, tenant=None)[0])
     answered |= ALWAYS
 
-    if (method, documented_path) == ("post", "/integrations/anthropic"):
+    if (method, documented_path) in JSON_BODY_ROUTES:
         answered.add(call(method, path, body, content_type="text/plain")[0])
     assert documented == answered
 

@@ -1,6 +1,6 @@
 // Pump local dashboard: connect an Anthropic organization, follow its backfill, look at the spend.
 // Plain browser JavaScript, no build step and no third-party code. It talks only to the public API
-// (/integrations/anthropic…, /costs, /costs/export), so it works against a deployed stack given its URL and a token.
+// (/integrations/anthropic…, /costs, /costs/exports), so it works against a deployed stack given its URL and a token.
 "use strict";
 
 (() => {
@@ -608,10 +608,26 @@
     return [...document.querySelectorAll("#breakdown-picker input:checked")].map((input) => input.value);
   }
 
-  function costsPath(range, groupBy) {
-    const query = new URLSearchParams({ from: range.from, to: range.to });
+  const COST_PAGE_ROWS = 10000;
+
+  function costsPath(range, groupBy, page) {
+    const query = new URLSearchParams({ from: range.from, to: range.to, limit: String(COST_PAGE_ROWS) });
     if (groupBy.length) query.set("group_by", groupBy.join(","));
+    if (page) query.set("page", page);
     return `/costs?${query}`;
+  }
+
+  /** The whole report of a range: every page's rows, in order, under the first page's fields (total included). */
+  async function loadCostReport(range, groupBy) {
+    const report = await api("GET", costsPath(range, groupBy));
+    let page = report;
+    while (page.has_more && page.next_page) {
+      page = await api("GET", costsPath(range, groupBy, page.next_page));
+      report.rows = report.rows.concat(page.rows || []);
+    }
+    report.has_more = false;
+    report.next_page = null;
+    return report;
   }
 
   /** Reload what the spend view shows; calls made while one runs are folded into one more run after it. */
@@ -647,7 +663,7 @@
     const series = selectedSeries();
     renderRange(range);
     try {
-      const report = await api("GET", costsPath(range, [range.bucket, series]));
+      const report = await loadCostReport(range, [range.bucket, series]);
       if (seq !== state.chartSeq) return;
       showSpendError(null);
       renderTotal(report);
@@ -662,7 +678,7 @@
     const range = selectedRange();
     const dims = selectedDimensions();
     try {
-      const report = await api("GET", costsPath(range, dims.length ? dims : ["cost_type"]));
+      const report = await loadCostReport(range, dims.length ? dims : ["cost_type"]);
       if (seq !== state.tableSeq) return;
       renderTable(report, dims);
     } catch (error) {
@@ -675,10 +691,6 @@
     label.textContent = `${range.from} → ${range.to} (UTC days)`;
     label.dataset.from = range.from;
     label.dataset.to = range.to;
-    const link = $("export-link");
-    const query = new URLSearchParams({ from: range.from, to: range.to, format: "focus" });
-    link.href = apiUrl(`/costs/export?${query}`);
-    link.setAttribute("download", `anthropic-costs-${range.from}-${range.to}.focus.csv`);
   }
 
   function renderTotal(report) {
@@ -888,24 +900,91 @@
     );
   }
 
-  async function onExport(event) {
-    if (!settings.token) return; // a plain link does it; with a token the header has to be sent by fetch
-    event.preventDefault();
-    const link = event.currentTarget;
+  // ---------------------------------------------------------------- the FOCUS export (POST /costs/exports)
+
+  const EXPORT_POLL_MS = 500;
+
+  /** Start an export of the selected range, follow it, then download its file; every failure is said on the page. */
+  async function onExport() {
+    const button = $("export-button");
+    const range = selectedRange();
+    button.disabled = true;
+    const queued = { status: "queued", from: range.from, to: range.to };
+    showExportProgress({ ...queued, progress: { rows: 0, bytes: 0, days_done: 0, days_total: 0 } });
     try {
-      const response = await fetch(link.href, { headers: authHeaders(), cache: "no-store" });
-      if (!response.ok) {
-        throw new ApiError(response.status, "export_failed", `The export answered HTTP ${response.status}.`);
+      let job = await api("POST", "/costs/exports", { from: range.from, to: range.to, format: "focus" });
+      while (job.status === "queued" || job.status === "running") {
+        showExportProgress(job);
+        await new Promise((resolve) => setTimeout(resolve, EXPORT_POLL_MS));
+        job = await api("GET", `/costs/exports/${encodeURIComponent(job.id)}`);
       }
-      const url = URL.createObjectURL(await response.blob());
-      const anchor = el("a", { href: url, download: link.getAttribute("download") });
-      document.body.append(anchor);
-      anchor.click();
-      anchor.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      if (job.status !== "ready") {
+        const error = job.error || {};
+        throw new ApiError(0, error.code || "export_failed", error.message || "The export did not finish.");
+      }
+      showExportProgress(job);
+      await downloadExport(job);
+      showExportDone(`Downloaded ${job.filename}: ${formatInt(job.rows)} rows, ${formatBytes(job.bytes)}.`, "ok");
     } catch (error) {
-      showSpendError(error);
+      showExportDone(`Could not export the costs: ${error.message}`, "error");
+    } finally {
+      button.disabled = false;
     }
+  }
+
+  function showExportProgress(job) {
+    const { rows, bytes, days_done: done, days_total: total } = job.progress;
+    const bar = $("export-progress");
+    bar.hidden = false;
+    if (total) {
+      bar.max = total;
+      bar.value = done;
+    } else {
+      bar.removeAttribute("value"); // indeterminate until the job knows its size
+    }
+    const figures = job.status === "queued" ? "queued" : `${formatInt(rows)} rows · ${formatBytes(bytes)}`;
+    setStatus($("export-status"), `Exporting ${job.from} → ${job.to}: ${figures}…`);
+  }
+
+  function showExportDone(message, kind) {
+    $("export-progress").hidden = true;
+    setStatus($("export-status"), message, kind);
+  }
+
+  function formatBytes(n) {
+    const value = Number(n) || 0;
+    if (value >= 1e6) return `${(value / 1e6).toFixed(1)} MB`;
+    return `${Math.max(1, Math.round(value / 1e3))} kB`;
+  }
+
+  /** Our own server's link is fetched first, so an expired or broken link is reported here rather than opened;
+   * a presigned S3 URL (another origin, no CORS) is handed to the browser, which downloads it as an attachment. */
+  async function downloadExport(job) {
+    const url = job.download_url.startsWith("/") ? apiUrl(job.download_url) : job.download_url;
+    if (new URL(url, location.href).origin !== location.origin) {
+      clickDownload(url, job.filename);
+      return;
+    }
+    let response;
+    try {
+      response = await fetch(url, { cache: "no-store" });
+    } catch {
+      throw new ApiError(0, "network_error", "The file could not be downloaded. Is the server running?");
+    }
+    if (!response.ok) {
+      const error = ((await response.json().catch(() => null)) || {}).error || {};
+      throw new ApiError(response.status, error.code || "download_failed", error.message || `HTTP ${response.status}.`);
+    }
+    const objectUrl = URL.createObjectURL(await response.blob());
+    clickDownload(objectUrl, job.filename);
+    setTimeout(() => URL.revokeObjectURL(objectUrl), 60000);
+  }
+
+  function clickDownload(href, filename) {
+    const anchor = el("a", { href, download: filename });
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
   }
 
   // ---------------------------------------------------------------- settings form and start-up
@@ -938,7 +1017,7 @@
     $("connect-form").addEventListener("submit", onConnect);
     $("settings-form").addEventListener("submit", onSaveSettings);
     $("api-token-clear").addEventListener("click", onForgetToken);
-    $("export-link").addEventListener("click", onExport);
+    $("export-button").addEventListener("click", onExport);
     $("range-picker").addEventListener("change", () => loadSpend());
     $("series-picker").addEventListener("change", () => loadChart());
     $("breakdown-picker").addEventListener("change", () => loadTable());

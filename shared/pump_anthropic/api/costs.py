@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -22,11 +21,8 @@ router = APIGatewayHttpRouter()
 EXPORT_FORMATS = ("focus",)
 # A Lambda's synchronous response may not exceed 6 MB, and API Gateway buffers it whole. The limit counts the JSON
 # envelope around the body, where each quote of the CSV (JSON cells such as Tags) grows to \", so the CSV itself is
-# capped at 5 MB and a larger export answers 400 export_too_large. Beyond that we would stream
-# `export.focus_csv_lines` into an S3 multipart upload and answer with a short-lived presigned GET URL (not built).
+# capped at 5 MB and a larger export answers 400 export_too_large, pointing to POST /costs/exports (any size).
 MAX_EXPORT_BYTES = 5 * 1024 * 1024
-# The same 6 MB limit for the JSON report, with room for the response envelope.
-MAX_REPORT_BYTES = 5 * 1024 * 1024
 
 
 @router.get(
@@ -38,16 +34,25 @@ def get_costs(
     from_: Annotated[str | None, Query(alias="from", description="First UTC day, YYYY-MM-DD")] = None,
     to: Annotated[str | None, Query(description="Last UTC day (inclusive), YYYY-MM-DD")] = None,
     group_by: Annotated[str | None, Query(description="Comma list of " + ", ".join(report.GROUP_BY_DIMENSIONS))] = None,
+    limit: Annotated[
+        str | None,
+        Query(
+            description=f"Rows per page, 1 to {report.MAX_PAGE_ROWS} (default {report.DEFAULT_PAGE_ROWS}); a page may "
+            "hold fewer to keep the response within the Lambda size limit"
+        ),
+    ] = None,
+    page: Annotated[
+        str | None,
+        Query(
+            description="Opaque cursor: the next_page of the previous answer to the same from, to and group_by; "
+            "leave it out for the first page"
+        ),
+    ] = None,
 ) -> Response[dict]:
     tenant = tenant_id(router)
     query = report.parse_cost_query(from_, to, group_by, today=utc_now().date())
-    body = read.cost_report(tenant, query)
-    if len(json.dumps(body)) > MAX_REPORT_BYTES:
-        raise InvalidQueryError(
-            "This report has too many rows for one response; ask for a shorter range or fewer group_by dimensions.",
-            code="report_too_large",
-        )
-    return json_response(200, body)
+    page_query = report.parse_page_query(limit, page, query)
+    return json_response(200, report.page_of_report(read.cost_report(tenant, query), query, page_query))
 
 
 @router.get(
@@ -73,7 +78,14 @@ def get_costs_export(
     if allocation is not None and allocation != "api_key":
         raise InvalidQueryError("'allocation' may only be 'api_key'.")
     lines = read.export_lines(tenant, query, by_api_key=allocation is not None)
-    body = export.join_within(lines, MAX_EXPORT_BYTES)
+    try:
+        body = export.join_within(lines, MAX_EXPORT_BYTES)
+    except ExportTooLargeError:
+        raise ExportTooLargeError(
+            "The export of this date range is larger than one API response can carry (5 MB); use POST "
+            "/costs/exports, which exports any range up to 400 days as a file to download, or export a shorter "
+            "range."
+        ) from None
     filename = f"anthropic-focus-{query.first_day.isoformat()}-{query.last_day.isoformat()}.csv"
     return Response(
         status_code=200,

@@ -34,8 +34,8 @@ router = APIGatewayHttpRouter()
 PURGE_KEEPS = (
     "Nothing of this connection is kept in Pump: its costs, names, key hint, backfill history and record are "
     "deleted, and its Admin key was deleted without a recovery window. Our logs keep its ids and counts (never the "
-    "key or cost figures) for their retention period, and the table's point-in-time recovery keeps earlier states "
-    "for up to 35 days, then they expire."
+    "key or cost figures) for their retention period, the table's point-in-time recovery keeps earlier states for "
+    "up to 35 days, and export files made before the purge expire 7 days after they were made."
 )
 ConnectionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 

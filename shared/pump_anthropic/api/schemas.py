@@ -93,8 +93,13 @@ class CostReport(BaseModel):
     from_: str = Field(alias="from")
     to: str
     group_by: list[str]
-    total: CostFigures
-    rows: list[CostRow]
+    total: CostFigures = Field(description="The whole range's total, the same on every page")
+    rows: list[CostRow] = Field(description="This page's rows, sorted by their group_by values")
+    has_more: bool = Field(description="Whether rows follow this page")
+    next_page: str | None = Field(
+        description="Opaque cursor: pass it as `page`, with the same from, to and group_by, for the next rows; "
+        "null on the last page"
+    )
 
 
 def ok(status: int, model: type[BaseModel], description: str) -> dict[int, dict]:
@@ -121,3 +126,33 @@ def unsupported_media_type() -> dict[int, dict]:
             "content": {"application/json": {"model": ErrorBody}},
         }
     }
+
+
+class ExportProgress(BaseModel):
+    rows: int = Field(description="Rows written so far (the header not counted)")
+    bytes: int = Field(description="Bytes of the file written so far (compressed, with gzip)")
+    days_done: int
+    days_total: int = Field(description="Days of the range, times the connections read (FOCUS format)")
+
+
+class ExportJob(BaseModel):
+    id: str
+    status: str = Field(description="queued, running, ready or failed")
+    format: str = Field(description="focus (FOCUS 1.2 CSV) or csv (the cost report's rows)")
+    from_: str = Field(alias="from")
+    to: str
+    allocation: str | None
+    group_by: list[str] | None = Field(description="The csv format's grouping; null for FOCUS")
+    gzip: bool
+    filename: str
+    progress: ExportProgress
+    rows: int | None = Field(description="Rows of the file, once ready")
+    bytes: int | None = Field(description="Size of the file in bytes, once ready")
+    sha256: str | None = Field(description="SHA-256 of the file's bytes (hex), once ready")
+    download_url: str | None = Field(description="Once ready: fetches the file for 15 minutes; ask again for a new one")
+    download_expires_at: str | None
+    expires_at: str = Field(description="When the job and its file are deleted (7 days after the request)")
+    error: ErrorDetail | None
+    created_at: str
+    updated_at: str | None
+    finished_at: str | None

@@ -1,40 +1,41 @@
-"""Cost days: the cost items and rollups of each day, replaced whole, and the sync cursor."""
+"""Cost days: each day of a connection stored as one document holding all its projections; and the sync cursor.
+
+Keys: pk `TENANT#{tenant}#CONN#{connection}#DAYS#{yyyy-mm}`; the day's head item sk `DAY#{date}`, and for the rare
+day too large for one item, its further parts `DAY#{date}#V{version}#P{n}`. A 365-day read of one connection
+queries 13 month partitions and reads one item per day. A day is replaced by writing its new parts first, then its
+head (one atomic put: readers see the whole old day or the whole new one), then deleting the old parts; a day whose
+content is unchanged is not written at all.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from pynamodb.exceptions import UpdateError
 
-from pump_anthropic.dal.models import CostItemModel, RollupModel, SyncStateModel
-from pump_anthropic.dal.table import (
-    batch_write,
-    condition_failed,
-    connection_pk,
-    diff_into,
-    existing_items,
-    items_pk,
-    months,
-    rollups_pk,
-    storage_error,
-)
+from pump_anthropic.dal import table
+from pump_anthropic.dal.models import DayDocModel, SyncStateModel
+from pump_anthropic.dal.table import batch_write, condition_failed, connection_pk, item_key, months, storage_error
+from pump_anthropic.domain import day_docs
 from pump_anthropic.domain.allocation import KeyShare
+from pump_anthropic.domain.day_docs import KEYS, LINES, StoredDay
 from pump_anthropic.domain.normalize import CostItem
 from pump_anthropic.domain.records import DayWriteFigures, StoredRollup
-from pump_anthropic.domain.rollups import (
-    KEY_LINE_DIMENSIONS,
-    LINE_DIMENSIONS,
-    Rollup,
-    build_key_rollups,
-    build_rollups,
-    parse_lines,
-)
-
-ROLLUP_PREFIX = "DAY#"
 
 
-KEY_ROLLUP_PREFIX = "KEYDAY#"
+def days_pk(tenant_id: str, connection_id: str, month: str) -> str:
+    return f"{connection_pk(tenant_id, connection_id)}#DAYS#{month}"
+
+
+def _head_sk(day: date) -> str:
+    return f"DAY#{day.isoformat()}"
+
+
+def _part_sk(day: date, version: str, part: int) -> str:
+    return f"DAY#{day.isoformat()}#V{version}#P{part:02d}"
 
 
 def get_sync_cursor(tenant_id: str, connection_id: str) -> date | None:
@@ -58,38 +59,13 @@ def advance_sync_cursor(tenant_id: str, connection_id: str, cursor: date) -> Non
             raise storage_error(exc) from exc
 
 
-def _cost_item_model(tenant_id: str, connection_id: str, item: CostItem) -> CostItemModel:
-    return CostItemModel(
-        items_pk(tenant_id, connection_id, item.date.strftime("%Y-%m")),
-        f"ITEM#{item.date.isoformat()}#{item.item_id}",
-        item_type="cost_item",
-        date=item.date.isoformat(),
-        item_id=item.item_id,
-        workspace_id=item.workspace_id,
-        model=item.model,
-        cost_type=item.cost_type,
-        token_type=item.token_type,
-        service_tier=item.service_tier,
-        context_window=item.context_window,
-        inference_geo=item.inference_geo,
-        cost_usd=item.cost_usd,
-        amount_cents=item.amount_cents,
-        quantity=item.quantity,
-        unit=item.unit,
-        description=item.description,
-        currency=item.currency,
-    )
+@dataclass
+class _Stored:
+    """What is stored of one day: its head's digest and parts count, and every part item's sort key."""
 
-
-def _rollup_model(tenant_id: str, connection_id: str, rollup: Rollup, prefix: str = ROLLUP_PREFIX) -> RollupModel:
-    return RollupModel(
-        rollups_pk(tenant_id),
-        f"{prefix}{rollup.date.isoformat()}#CONN#{connection_id}#P{rollup.part:02d}",
-        item_type="rollup",
-        date=rollup.date.isoformat(),
-        connection_id=connection_id,
-        lines=rollup.lines_json(),
-    )
+    digest: str = ""
+    parts: int = 0
+    part_sks: list[str] | None = None
 
 
 def replace_days(
@@ -100,74 +76,154 @@ def replace_days(
     items: Iterable[CostItem],
     key_shares: Iterable[KeyShare] = (),
 ) -> DayWriteFigures:
-    """Make the stored items and rollups of [first_day, last_day] equal `items`.
+    """Make the stored days [first_day, last_day] equal `items` and their per-key `key_shares`.
 
-    Writes only what changed and deletes what vanished (Anthropic restates recent days), so re-running a chunk
-    leaves the table identical and a quiet re-pull costs reads, not writes. `key_shares` (the per-API-key
-    allocation of `items`) become the days' API-key rollups.
+    Only days whose content changed are written (a quiet re-pull writes nothing); a day that vanished from
+    Anthropic's reports is deleted. Figures count stored days.
     """
-    items = [i for i in items if first_day <= i.date <= last_day]
-    desired = {m.sk: m.serialize() for m in (_cost_item_model(tenant_id, connection_id, i) for i in items)}
-    figures = DayWriteFigures()
-    puts: list[dict] = []
-    deletes: list[dict] = []
-    for month in months(first_day, last_day):
-        pk = items_pk(tenant_id, connection_id, month)
-        existing = existing_items(pk, f"ITEM#{first_day.isoformat()}", f"ITEM#{last_day.isoformat()}~")
-        diff_into(pk, {k: v for k, v in desired.items() if k[5:12] == month}, existing, puts, deletes, figures)
+    lines: dict[date, list[CostItem]] = defaultdict(list)
+    shares: dict[date, list[KeyShare]] = defaultdict(list)
+    for item in items:
+        if first_day <= item.date <= last_day:
+            lines[item.date].append(item)
+    for share in key_shares:
+        if first_day <= share.item.date <= last_day:
+            shares[share.item.date].append(share)
+    desired = {}
+    day = first_day
+    while day <= last_day:
+        desired[day] = day_docs.encode_day(
+            day, {LINES: day_docs.line_rows(lines[day]), KEYS: day_docs.key_rows(shares[day])}
+        )
+        day += timedelta(days=1)
+    return apply_days(tenant_id, connection_id, desired)
 
-    for prefix, rollups in (
-        (ROLLUP_PREFIX, build_rollups(items)),
-        (KEY_ROLLUP_PREFIX, build_key_rollups(s for s in key_shares if first_day <= s.item.date <= last_day)),
-    ):
-        desired_rollups = {
-            m.sk: m.serialize() for m in (_rollup_model(tenant_id, connection_id, r, prefix) for r in rollups)
-        }
-        existing_rollups = {
-            sk: raw
-            for sk, raw in existing_items(
-                rollups_pk(tenant_id), f"{prefix}{first_day.isoformat()}", f"{prefix}{last_day.isoformat()}~"
-            ).items()
-            if f"#CONN#{connection_id}#" in sk
-        }
-        diff_into(rollups_pk(tenant_id), desired_rollups, existing_rollups, puts, deletes, DayWriteFigures())
-    batch_write(puts=puts, deletes=deletes)
+
+def apply_days(tenant_id: str, connection_id: str, desired: dict[date, StoredDay | None]) -> DayWriteFigures:
+    """Make each stored day equal its desired form (None: no spend, so nothing stored): new parts first, then the
+    heads, then the old parts; an unchanged day is not touched."""
+    figures = DayWriteFigures()
+    if not desired:
+        return figures
+    stored = _stored_days(tenant_id, connection_id, min(desired), max(desired))
+    parts_first, heads, then_delete = [], [], []
+    for day, new in sorted(desired.items()):
+        old = stored.get(day)
+        pk = days_pk(tenant_id, connection_id, day.strftime("%Y-%m"))
+        if new is not None and old is not None and new.digest == old.digest:
+            figures.unchanged += 1
+        elif new is not None:
+            new_parts = [_part(pk, connection_id, new, n) for n in range(1, len(new.parts))]
+            parts_first += new_parts
+            heads.append(_head(pk, connection_id, new))
+            keep = {part["sk"]["S"] for part in new_parts}
+            then_delete += [item_key(pk, sk) for sk in (old.part_sks if old else []) if sk not in keep]
+            figures.written += 1
+        elif old is not None:
+            then_delete += [item_key(pk, _head_sk(day)), *(item_key(pk, sk) for sk in old.part_sks)]
+            figures.deleted += 1
+    batch_write(puts=parts_first)
+    batch_write(puts=heads)
+    batch_write(deletes=then_delete)
     return figures
 
 
-def iter_cost_items(tenant_id: str, connection_id: str, first_day: date, last_day: date) -> Iterator[CostItem]:
+def _stored_days(tenant_id: str, connection_id: str, first_day: date, last_day: date) -> dict[date, _Stored]:
+    """The stored days' digests and part keys (bodies are read, since DynamoDB bills reads by item size anyway)."""
+    found: dict[date, _Stored] = defaultdict(lambda: _Stored(part_sks=[]))
+    for doc in _docs(tenant_id, connection_id, first_day, last_day):
+        day = date.fromisoformat(doc.date)
+        if doc.sk == _head_sk(day):
+            found[day].digest, found[day].parts = doc.digest, int(doc.parts)
+        else:
+            found[day].part_sks.append(doc.sk)
+    return dict(found)
+
+
+def _docs(tenant_id: str, connection_id: str, first_day: date, last_day: date) -> Iterator[DayDocModel]:
     for month in months(first_day, last_day):
-        query = CostItemModel.query(
-            items_pk(tenant_id, connection_id, month),
-            CostItemModel.sk.between(f"ITEM#{first_day.isoformat()}", f"ITEM#{last_day.isoformat()}~"),
-        )
-        for m in query:
-            yield CostItem(
-                date=date.fromisoformat(m.date),
-                workspace_id=m.workspace_id,
-                model=m.model,
-                cost_type=m.cost_type,
-                token_type=m.token_type,
-                service_tier=m.service_tier,
-                context_window=m.context_window,
-                inference_geo=m.inference_geo,
-                cost_usd=m.cost_usd,
-                amount_cents=m.amount_cents,
-                quantity=int(m.quantity) if m.quantity is not None else None,
-                unit=m.unit,
-                description=m.description,
-                currency=m.currency,
-            )
+        yield from _month_docs(tenant_id, connection_id, month, first_day, last_day)
+
+
+def _month_docs(
+    tenant_id: str, connection_id: str, month: str, first_day: date, last_day: date
+) -> Iterator[DayDocModel]:
+    return DayDocModel.query(
+        days_pk(tenant_id, connection_id, month),
+        DayDocModel.sk.between(_head_sk(first_day), f"{_head_sk(last_day)}~"),
+        consistent_read=True,
+    )
+
+
+def _expiry(day: date) -> datetime | None:
+    if not table.RETENTION_MONTHS:
+        return None
+    # DynamoDB's TTL deletes the day once it is older than the retention (a month counted as 31 days).
+    return datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=31 * table.RETENTION_MONTHS)
+
+
+def _head(pk: str, connection_id: str, day: StoredDay) -> dict:
+    return DayDocModel(
+        pk,
+        _head_sk(day.day),
+        item_type="day",
+        date=day.day.isoformat(),
+        connection_id=connection_id,
+        digest=day.digest,
+        parts=len(day.parts),
+        body=day.parts[0],
+        expires=_expiry(day.day),
+    ).serialize()
+
+
+def _part(pk: str, connection_id: str, day: StoredDay, part: int) -> dict:
+    return DayDocModel(
+        pk,
+        _part_sk(day.day, day.version, part),
+        item_type="day_part",
+        date=day.day.isoformat(),
+        connection_id=connection_id,
+        digest=day.digest,
+        parts=len(day.parts),
+        body=day.parts[part],
+        expires=_expiry(day.day),
+    ).serialize()
+
+
+def iter_days(
+    tenant_id: str, connection_id: str, first_day: date, last_day: date
+) -> Iterator[tuple[date, dict[str, list[list]]]]:
+    """(day, projections) of the stored days, a month partition at a time (bounded memory), in date order."""
+    for month in months(first_day, last_day):
+        heads: dict[date, DayDocModel] = {}
+        parts: dict[str, bytes] = {}
+        for doc in _month_docs(tenant_id, connection_id, month, first_day, last_day):
+            day = date.fromisoformat(doc.date)
+            if doc.sk == _head_sk(day):
+                heads[day] = doc
+            else:
+                parts[doc.sk] = bytes(doc.body)
+        for day in sorted(heads):
+            head = heads[day]
+            version = head.digest[:12]
+            rest = [parts.get(_part_sk(day, version, n)) for n in range(1, int(head.parts))]
+            if any(p is None for p in rest):
+                continue  # parts deleted under us by a newer version's cleanup: that version's head is read next time
+            yield day, day_docs.decode_day([bytes(head.body), *rest])
+
+
+def iter_cost_items(tenant_id: str, connection_id: str, first_day: date, last_day: date) -> Iterator[CostItem]:
+    for day, projections in iter_days(tenant_id, connection_id, first_day, last_day):
+        for row in projections.get(LINES, []):
+            yield day_docs.item_of(day, row)
 
 
 def iter_rollups(
-    tenant_id: str, first_day: date, last_day: date, *, by_api_key: bool = False
+    tenant_id: str, connection_ids: Iterable[str], first_day: date, last_day: date, *, by_api_key: bool = False
 ) -> Iterator[StoredRollup]:
-    """The tenant's rollups of [first_day, last_day]: cost lines, or with `by_api_key` the per-key lines."""
-    prefix, dimensions = (KEY_ROLLUP_PREFIX, KEY_LINE_DIMENSIONS) if by_api_key else (ROLLUP_PREFIX, LINE_DIMENSIONS)
-    query = RollupModel.query(
-        rollups_pk(tenant_id),
-        RollupModel.sk.between(f"{prefix}{first_day.isoformat()}", f"{prefix}{last_day.isoformat()}~"),
-    )
-    for m in query:
-        yield StoredRollup(date.fromisoformat(m.date), m.connection_id, dimensions, parse_lines(m.lines))
+    """The tenant's days of [first_day, last_day] as rollup lines: cost lines, or with `by_api_key` per-key lines."""
+    projection = KEYS if by_api_key else LINES
+    for connection_id in connection_ids:
+        for day, projections in iter_days(tenant_id, connection_id, first_day, last_day):
+            dimensions, lines = day_docs.rollup_lines(projection, day, projections.get(projection, []))
+            yield StoredRollup(day, connection_id, dimensions, lines)

@@ -20,6 +20,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     Attribute,
+    BinaryAttribute,
     BooleanAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -165,6 +166,21 @@ class CostItemModel(_Base):
     currency = UnicodeAttribute(default="USD")
 
 
+class DayDocModel(_Base):
+    """One day of one connection with all its projections, zlib-compressed JSON. The head item (sk `DAY#{date}`)
+    holds the first part; a day too large for one item continues in parts written before the head."""
+
+    class Meta(_Base.Meta):
+        pass
+
+    date = UnicodeAttribute()
+    connection_id = UnicodeAttribute()
+    digest = UnicodeAttribute()  # of the whole day, so an unchanged day is never rewritten
+    parts = NumberAttribute(default=1)
+    body = BinaryAttribute(legacy_encoding=False)
+    expires = TTLAttribute(null=True)  # only with a retention setting
+
+
 class QuotaModel(Model):
     """A request counter of one tenant and action in one time window, in its own small table (so the read API can
     count exports without any write access to the cost table); DynamoDB's TTL removes it afterwards."""
@@ -197,4 +213,41 @@ ALL_MODELS: tuple[type[_Base], ...] = (
     SyncStateModel,
     CostItemModel,
     RollupModel,
+    DayDocModel,
 )
+
+
+class ExportJobModel(_Base):
+    """An asynchronous export of a date range: pk=TENANT#{tenant}, sk=EXPORT#{export id}, gone by TTL after 7 days
+    (the file's own lifecycle rule is as long)."""
+
+    class Meta(_Base.Meta):
+        pass
+
+    tenant_id = UnicodeAttribute()
+    export_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # queued, running, ready, failed
+    format = UnicodeAttribute()
+    first_day = UnicodeAttribute()
+    last_day = UnicodeAttribute()
+    allocation = UnicodeAttribute(null=True)
+    group_by = UnicodeAttribute(null=True)  # comma list, csv format only
+    gzip = BooleanAttribute(default=False)
+    object_key = UnicodeAttribute()
+    filename = UnicodeAttribute()
+    attempt = NumberAttribute(default=0)  # runs claimed so far; only the latest run may record anything
+    upload_id = UnicodeAttribute(null=True)
+    rows = NumberAttribute(default=0)
+    bytes_written = NumberAttribute(default=0)
+    days_done = NumberAttribute(default=0)
+    days_total = NumberAttribute(default=0)
+    sha256 = UnicodeAttribute(null=True)
+    error_code = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    finished_at = UTCDateTimeAttribute(null=True)
+    expires = TTLAttribute()
+
+
+ALL_MODELS = (*ALL_MODELS, ExportJobModel)

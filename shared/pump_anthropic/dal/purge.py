@@ -1,5 +1,5 @@
 """Deleting everything a connection owns: its record, its own partition (chunks, names, sync state), every month
-partition of its cost items, and its rollups in the tenant's rollup partition.
+partition of its cost days, and (from the layout before day documents) its cost items and rollups.
 
 Purge goes by the partitions the connection owns, not by a date window: its cost items can only exist from a year
 before it was first connected (the backfill's reach) through today, so those are the month partitions to clear.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pump_anthropic.dal.cost_days import days_pk
 from pump_anthropic.dal.models import ConnectionModel, RollupModel
 from pump_anthropic.dal.table import (
     batch_write,
@@ -36,7 +37,8 @@ def purge_connection(tenant_id: str, connection_id: str) -> int:
     first_day = record.created_at.date() - BACKFILL_REACH
     doomed = _keys_in(connection_pk(tenant_id, connection_id))
     for month in months(first_day, current_time().date() + timedelta(days=1)):
-        doomed += _keys_in(items_pk(tenant_id, connection_id, month))
+        doomed += _keys_in(days_pk(tenant_id, connection_id, month))
+        doomed += _keys_in(items_pk(tenant_id, connection_id, month))  # the layout before day documents
     doomed += _rollup_keys(tenant_id, connection_id)
     doomed.append(item_key(tenant_pk(tenant_id), f"CONN#{connection_id}"))
     batch_write(deletes=doomed)

@@ -5,9 +5,11 @@ Every other dal module builds on these; nothing outside the dal package imports 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -19,7 +21,6 @@ from pynamodb.expressions.condition import Condition
 
 from pump_anthropic.clock import utc_now
 from pump_anthropic.dal.models import ALL_MODELS, ConnectionModel, CostItemModel, QuotaModel
-from pump_anthropic.domain.records import DayWriteFigures
 from pump_anthropic.exceptions import PumpError, StorageError, StorageThrottledError
 
 SYNC_SHARDS = 16
@@ -31,17 +32,27 @@ class WriteStats:
     """DynamoDB requests made by this process (for progress figures and benchmarks)."""
 
     batch_requests: int = 0
+    transactions: int = 0
     items_put: int = 0
     items_deleted: int = 0
 
 
 STATS = WriteStats()
+# How long cost days are kept (0: for good); set by `bind` from the RetentionMonths setting.
+RETENTION_MONTHS = 0
 
 
 def bind(
-    table_name: str, *, quota_table_name: str | None = None, region: str | None = None, host: str | None = None
+    table_name: str,
+    *,
+    quota_table_name: str | None = None,
+    region: str | None = None,
+    host: str | None = None,
+    retention_months: int = 0,
 ) -> None:
     """Point every model at its table; call before first use (handlers do it once per cold start)."""
+    global RETENTION_MONTHS
+    RETENTION_MONTHS = retention_months
     tables = [(model, table_name) for model in ALL_MODELS]
     tables.append((QuotaModel, quota_table_name or f"{table_name}-quotas"))
     for model, name in tables:
@@ -121,25 +132,6 @@ def between_condition(sk_from: str, sk_to: str) -> Condition:
     return CostItemModel.sk.between(sk_from, sk_to)
 
 
-def diff_into(
-    pk: str,
-    desired: dict[str, dict],
-    existing: dict[str, dict],
-    puts: list[dict],
-    deletes: list[dict],
-    figures: DayWriteFigures,
-) -> None:
-    for sk, attributes in desired.items():
-        if existing.get(sk) == attributes:
-            figures.unchanged += 1
-        else:
-            puts.append(attributes)
-            figures.written += 1
-    for sk in existing.keys() - desired.keys():
-        deletes.append(item_key(pk, sk))
-        figures.deleted += 1
-
-
 def item_key(pk: str, sk: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
@@ -209,13 +201,25 @@ def storage_error(exc: PynamoDBException) -> PumpError:
 
 
 def raw_items() -> list[dict[str, Any]]:
-    """Every item in the table (tests and the key-leak audit only; a full scan)."""
+    """Every item in the table (tests and the key-leak audit only; a full scan). Binary attributes (compressed day
+    documents) are shown as the text they hold, so an audit reads what is stored, not its compressed bytes."""
     table = table_connection()
     items: list[dict[str, Any]] = []
     last_key = None
     while True:
         page = table.scan(exclusive_start_key=last_key)
-        items.extend(page.get("Items", []))
+        items.extend({name: _readable(value) for name, value in item.items()} for item in page.get("Items", []))
         last_key = page.get("LastEvaluatedKey")
         if not last_key:
             return items
+
+
+def _readable(value: dict[str, Any]) -> dict[str, Any]:
+    if "B" not in value:
+        return value
+    raw = value["B"] if isinstance(value["B"], bytes) else base64.b64decode(value["B"])
+    try:
+        # The first part of a day holds the start of the compressed stream: decompress what of it can be.
+        return {"B": zlib.decompressobj().decompress(raw).decode("utf-8", errors="replace")}
+    except zlib.error:  # a continuation part: the middle of the stream
+        return {"B": base64.b64encode(raw).decode()}

@@ -126,7 +126,8 @@ def allocated_focus_csv_lines(
                     name,
                     method,
                 )
-                yield _line(_cell(value) for value in (to_focus_row(item, context)[c] for c in COLUMNS))
+                row = to_focus_row(item, context)
+                yield _line(_cell(row[column]) for column in COLUMNS)
 
 
 def _item_of(day: date, values: Mapping[str, str | None], line: RollupLine) -> CostItem:

@@ -1,8 +1,14 @@
-"""The read API's cost report: rollups summed exactly by the requested dimensions (the GET /costs body)."""
+"""The read API's cost report: rollups summed exactly by the requested dimensions (the GET /costs body), and its
+pages: a stable cursor over the rows, which are sorted by their group key."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
 import re
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -46,6 +52,18 @@ DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2100, 12, 31)
 GROUP_BY_NAME = re.compile(r"[a-z_]{1,30}")
+
+DEFAULT_PAGE_ROWS = 1000
+MAX_PAGE_ROWS = 10_000
+# A synchronous Lambda response may not exceed 6 MB, counted on the runtime's JSON envelope, where the body is one
+# string; the rows of a page stay within 5 MB measured that way, whatever `limit` asks for.
+MAX_PAGE_BYTES = 5 * 1024 * 1024
+MAX_CURSOR_CHARS = 16_384
+LIMIT_PATTERN = re.compile(r"[0-9]{1,6}")
+FOREIGN_CURSOR = (
+    "The page cursor is not one this query returned; pass the previous answer's next_page unchanged, with the same "
+    "from, to and group_by, or leave 'page' out for the first page."
+)
 
 
 def parse_cost_query(from_: str | None, to: str | None, group_by: str | None, *, today: date) -> CostQuery:
@@ -144,7 +162,7 @@ def build_cost_report(
     if total.cost_usd is None:
         total.cost_usd = Decimal(0) if not total.unpriced_tokens and not total.unpriced_requests else None
     rows = []
-    for key in sorted(groups, key=lambda k: tuple((v is not None, v or "") for v in k)):
+    for key in sorted(groups, key=_order):
         row: dict = dict(zip(query.group_by, key, strict=True))
         if "workspace_id" in row:
             ws = row["workspace_id"]
@@ -165,6 +183,83 @@ def build_cost_report(
         "group_by": list(query.group_by),
         "total": total.as_dict(),
         "rows": rows,
+    }
+
+
+def _order(key: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
+    # None (e.g. the default workspace) sorts first in each position.
+    return tuple((v is not None, v or "") for v in key)
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    limit: int
+    after: tuple[str | None, ...] | None  # the group key of the previous page's last row; None: the first page
+
+
+def parse_page_query(limit: str | None, page: str | None, query: CostQuery) -> PageQuery:
+    """Validate `limit` and `page`; a cursor is accepted only from an answer to the same from, to and group_by."""
+    if limit is None:
+        rows = DEFAULT_PAGE_ROWS
+    elif LIMIT_PATTERN.fullmatch(limit) and 1 <= int(limit) <= MAX_PAGE_ROWS:
+        rows = int(limit)
+    else:
+        raise InvalidQueryError(f"'limit' must be a whole number from 1 to {MAX_PAGE_ROWS}.")
+    return PageQuery(rows, None if page is None else decode_cursor(page, query))
+
+
+def encode_cursor(query: CostQuery, key: tuple[str | None, ...]) -> str:
+    text = json.dumps({"q": _fingerprint(query), "after": list(key)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, query: CostQuery) -> tuple[str | None, ...]:
+    """The group key a cursor points after. Anything else is refused, and the cursor is never echoed."""
+    try:
+        if not cursor or len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise InvalidQueryError(FOREIGN_CURSOR) from None
+    if not isinstance(data, dict) or set(data) != {"q", "after"} or data["q"] != _fingerprint(query):
+        raise InvalidQueryError(FOREIGN_CURSOR)
+    after = data["after"]
+    if (
+        not isinstance(after, list)
+        or len(after) != len(query.group_by)
+        or not all(v is None or isinstance(v, str) for v in after)
+    ):
+        raise InvalidQueryError(FOREIGN_CURSOR)
+    return tuple(after)
+
+
+def _fingerprint(query: CostQuery) -> str:
+    text = json.dumps([query.first_day.isoformat(), query.last_day.isoformat(), list(query.group_by)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def page_of_report(report: dict, query: CostQuery, page: PageQuery) -> dict:
+    """One page of a whole-range report: the rows whose group key sorts after the cursor's, at most `limit` of them
+    and within MAX_PAGE_BYTES (at least one), with the whole range's total. Keyed, not counted, so a row added or
+    removed between two requests never shifts a page boundary."""
+    rows = report["rows"]
+
+    def key_of(row: dict) -> tuple[str | None, ...]:
+        return tuple(row[d] for d in query.group_by)
+
+    start = 0 if page.after is None else bisect_right(rows, _order(page.after), key=lambda r: _order(key_of(r)))
+    end, size = start, 0
+    while end < len(rows) and end - start < page.limit:
+        size += len(json.dumps(json.dumps(rows[end])))
+        if size > MAX_PAGE_BYTES and end > start:
+            break
+        end += 1
+    has_more = end < len(rows)
+    return {
+        **report,
+        "rows": rows[start:end],
+        "has_more": has_more,
+        "next_page": encode_cursor(query, key_of(rows[end - 1])) if has_more else None,
     }
 
 

@@ -14,7 +14,7 @@ def cost_report(tenant: str, query: CostQuery, *, storage: Storage | None = None
     storage = storage or dynamodb_storage()
     connection_ids = storage.connections.connection_ids(tenant)
     by_api_key = "api_key_id" in query.group_by
-    rollups = storage.costs.iter_rollups(tenant, query.first_day, query.last_day, by_api_key=by_api_key)
+    rollups = storage.costs.iter_rollups(tenant, connection_ids, query.first_day, query.last_day, by_api_key=by_api_key)
     names = storage.directory.workspace_names(tenant, connection_ids) if "workspace_id" in query.group_by else {}
     key_names = storage.directory.api_key_names(tenant, connection_ids) if by_api_key else {}
     return report.build_cost_report(query, rollups, names, key_names)
@@ -51,7 +51,7 @@ def allocated_export_lines(tenant: str, query: CostQuery, *, storage: Storage | 
     connections = storage.connections.list_connections(tenant)
     ids = [c.connection_id for c in connections]
     names, key_names = storage.directory.workspace_names(tenant, ids), storage.directory.api_key_names(tenant, ids)
-    rollups = list(storage.costs.iter_rollups(tenant, query.first_day, query.last_day, by_api_key=True))
+    rollups = list(storage.costs.iter_rollups(tenant, ids, query.first_day, query.last_day, by_api_key=True))
     sources = (
         export.ConnectionKeyLines(
             c.organization_id, c.organization_name, (r for r in rollups if r.connection_id == c.connection_id)

@@ -96,7 +96,13 @@ class CostStore(Protocol):
         self, tenant_id: str, connection_id: str, first_day: date, last_day: date
     ) -> Iterator[CostItem]: ...
     def iter_rollups(
-        self, tenant_id: str, first_day: date, last_day: date, *, by_api_key: bool = False
+        self,
+        tenant_id: str,
+        connection_ids: Iterable[str],
+        first_day: date,
+        last_day: date,
+        *,
+        by_api_key: bool = False,
     ) -> Iterator[StoredRollup]: ...
 
 

@@ -1,0 +1,128 @@
+"""How a day is stored: one document per (connection, day) holding every projection of that day.
+
+A projection is one view of a day's spend that reads need whole: `LINES` (the day's cost items, the price grain)
+and `KEYS` (the day's per-API-key shares, folded into rollup lines). The day is canonical JSON of its projections,
+zlib-compressed, cut into parts only when it would not fit one DynamoDB item, with a digest of the whole so an
+unchanged day is never rewritten. Since all projections of a day live in one document, they are always replaced
+together. Adding a projection is a name and a row builder here.
+
+Pure: values in, bytes out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from pump_anthropic.domain.allocation import KeyShare
+from pump_anthropic.domain.normalize import CostItem
+from pump_anthropic.domain.rollups import (
+    KEY_LINE_DIMENSIONS,
+    LINE_DIMENSIONS,
+    RollupLine,
+    build_key_rollups,
+    build_rollups,
+)
+
+LINES = "LINES"
+KEYS = "KEYS"
+PROJECTIONS = (LINES, KEYS)
+# Compressed bytes per stored part: under DynamoDB's 400 KB item limit with room for the keys and attributes.
+MAX_PART_BYTES = 350_000
+COMPRESSION_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class StoredDay:
+    """One day as stored: the compressed document cut into `parts` (one for nearly every day)."""
+
+    day: date
+    digest: str
+    parts: tuple[bytes, ...]
+
+    @property
+    def version(self) -> str:
+        return self.digest[:12]
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def item_row(item: CostItem) -> list:
+    return [
+        item.workspace_id,
+        item.model,
+        item.cost_type,
+        item.token_type,
+        item.service_tier,
+        item.context_window,
+        item.inference_geo,
+        _decimal(item.cost_usd),
+        _decimal(item.amount_cents),
+        item.quantity,
+        item.unit,
+        item.description,
+        item.currency,
+    ]
+
+
+def item_of(day: date, row: Sequence) -> CostItem:
+    workspace, model, cost_type, token_type, tier, window, geo, cost, cents, quantity, unit, text, currency = row
+    return CostItem(
+        date=day,
+        workspace_id=workspace,
+        model=model,
+        cost_type=cost_type,
+        token_type=token_type,
+        service_tier=tier,
+        context_window=window,
+        inference_geo=geo,
+        cost_usd=None if cost is None else Decimal(cost),
+        amount_cents=None if cents is None else Decimal(cents),
+        quantity=quantity,
+        unit=unit,
+        description=text,
+        currency=currency,
+    )
+
+
+def line_rows(items: Iterable[CostItem]) -> list[list]:
+    """The `LINES` projection of one day: every cost item, in item-id order (the canonical order)."""
+    return [item_row(i) for i in sorted(items, key=lambda i: i.item_id)]
+
+
+def key_rows(shares: Iterable[KeyShare]) -> list[list]:
+    """The `KEYS` projection of one day: the per-key shares folded into rollup lines (already in canonical order)."""
+    return [line.to_json() for rollup in build_key_rollups(shares, max_part_bytes=10**12) for line in rollup.lines]
+
+
+def encode_day(day: date, projections: dict[str, list[list]], max_part_bytes: int = MAX_PART_BYTES) -> StoredDay | None:
+    """The stored form of one day's projections; None for a day without spend."""
+    present = {name: rows for name, rows in sorted(projections.items()) if rows}
+    if not present:
+        return None
+    canonical = json.dumps(present, separators=(",", ":")).encode()
+    body = zlib.compress(canonical, COMPRESSION_LEVEL)
+    parts = tuple(body[i : i + max_part_bytes] for i in range(0, len(body), max_part_bytes))
+    return StoredDay(day, hashlib.sha256(canonical).hexdigest()[:32], parts)
+
+
+def decode_day(parts: Sequence[bytes]) -> dict[str, list[list]]:
+    return json.loads(zlib.decompress(b"".join(parts)))
+
+
+def rollup_lines(projection: str, day: date, rows: list[list]) -> tuple[tuple[str, ...], list[RollupLine]]:
+    """A day's projection as the report's rollup lines: (dimensions, lines)."""
+    if projection == KEYS:
+        return KEY_LINE_DIMENSIONS, [RollupLine.from_json(r) for r in rows]
+    folded = build_rollups((item_of(day, r) for r in rows), max_part_bytes=10**12)
+    return LINE_DIMENSIONS, [line for rollup in folded for line in rollup.lines]
+
+
+ROW_BUILDERS: dict[str, Callable[[Iterable], list[list]]] = {LINES: line_rows, KEYS: key_rows}
