@@ -4,7 +4,7 @@ A projection is one view of a day's spend that reads need whole: `LINES` (the da
 and `KEYS` (the day's per-API-key shares, folded into rollup lines). The day is canonical JSON of its projections,
 zlib-compressed, cut into parts only when it would not fit one DynamoDB item, with a digest of the whole so an
 unchanged day is never rewritten. Since all projections of a day live in one document, they are always replaced
-together. Adding a projection is a name and a row builder here.
+together. Adding a projection is a name and a row builder here, and one more entry where `dal.cost_days` builds a day.
 
 Pure: values in, bytes out.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -31,7 +31,6 @@ from pump_anthropic.domain.rollups import (
 
 LINES = "LINES"
 KEYS = "KEYS"
-PROJECTIONS = (LINES, KEYS)
 # Compressed bytes per stored part: under DynamoDB's 400 KB item limit with room for the keys and attributes.
 MAX_PART_BYTES = 350_000
 COMPRESSION_LEVEL = 6
@@ -123,6 +122,3 @@ def rollup_lines(projection: str, day: date, rows: list[list]) -> tuple[tuple[st
         return KEY_LINE_DIMENSIONS, [RollupLine.from_json(r) for r in rows]
     folded = build_rollups((item_of(day, r) for r in rows), max_part_bytes=10**12)
     return LINE_DIMENSIONS, [line for rollup in folded for line in rollup.lines]
-
-
-ROW_BUILDERS: dict[str, Callable[[Iterable], list[list]]] = {LINES: line_rows, KEYS: key_rows}
