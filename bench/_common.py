@@ -67,6 +67,7 @@ class Clock:
         for name in (
             "pump_anthropic.logic.sync",
             "pump_anthropic.logic.backfill",
+            "pump_anthropic.logic.sources",
             "pump_anthropic.logic.connections",
             "pump_anthropic.api.costs",
             "pump_anthropic.dal.table",

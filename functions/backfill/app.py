@@ -1,5 +1,7 @@
 """backfill: the three steps of the backfill state machine (plan, one chunk, finalize)."""
 
+from functools import partial
+
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
@@ -7,6 +9,7 @@ from pump_anthropic import wiring
 from pump_anthropic.logic import backfill, migrate
 from pump_anthropic.logic.backfill import Chunk
 from pump_anthropic.observability import MetricUnit, logger, metrics
+from pump_anthropic.settings import settings
 
 
 class PlanEvent(BaseModel):
@@ -44,8 +47,9 @@ def chunk_handler(event: dict, context: LambdaContext) -> dict:
     result = backfill.run_chunk(
         chunk,
         secrets=wiring.secret_store(),
-        client_factory=wiring.admin_client,
+        client_factory=partial(wiring.admin_client, connection_id=request.connection_id),
         deadline=wiring.deadline_from(context),
+        source=settings().cost_source,
     )
     metrics.add_metric(name="AnthropicRequests", unit=MetricUnit.Count, value=result.anthropic_requests)
     metrics.add_metric(name="AnthropicRetries", unit=MetricUnit.Count, value=result.anthropic_retries)

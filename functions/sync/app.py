@@ -2,6 +2,8 @@
 
 import json
 from datetime import datetime
+from decimal import Decimal
+from functools import partial
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -29,9 +31,11 @@ def _sync_record(record: SQSRecord, lambda_context: LambdaContext | None = None)
         message["tenant_id"],
         message["connection_id"],
         secrets=wiring.secret_store(),
-        client_factory=wiring.admin_client,
+        client_factory=partial(wiring.admin_client, connection_id=message["connection_id"]),
         deadline=wiring.deadline_from(lambda_context),
         lookback_days=settings().sync_lookback_days,
+        source=settings().cost_source,
+        reread_days=settings().analytics_reread_days,
     )
     logger.info("sync finished", extra={"connection_id": message["connection_id"], "status": outcome.status})
     record_sync_metrics(outcome)
@@ -47,6 +51,12 @@ def record_sync_metrics(outcome: sync.SyncOutcome) -> None:
     if outcome.previous_sync_at:
         lag = (utc_now() - datetime.fromisoformat(outcome.previous_sync_at)).total_seconds()
         metrics.add_metric(name="SyncLagSeconds", unit=MetricUnit.Seconds, value=lag)
+    if outcome.cross_check is not None:
+        # The day's audit of the analytics source against the legacy reports (amounts exact until here).
+        mismatch = 1 if outcome.cross_check.get("mismatch") else 0
+        metrics.add_metric(name="SourceCrossCheckMismatch", unit=MetricUnit.Count, value=mismatch)
+        difference = abs(Decimal(str(outcome.cross_check.get("difference_usd") or 0)))
+        metrics.add_metric(name="SourceCrossCheckDifferenceUsd", unit=MetricUnit.NoUnit, value=float(difference))
 
 
 @logger.inject_lambda_context(log_event=False)

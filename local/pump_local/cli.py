@@ -15,6 +15,12 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from pump_local.summary import render_summary
 
+SOURCE_ARGUMENT = {
+    "choices": ["auto", "legacy", "analytics"],
+    "default": "auto",
+    "help": "where cost comes from: auto (the analytics API from 2026-01-01, the legacy reports before), or one only",
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -43,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--anthropic-url", help="Admin API base URL (default: the bundled simulator)")
+    serve.add_argument("--source", **SOURCE_ARGUMENT)
     serve.add_argument(
         "--sync-every", type=float, default=3600.0, help="seconds between scheduled syncs (moto never fires schedules)"
     )
@@ -53,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--admin-key", help="Admin key (default: the simulator's demo key)")
     run.add_argument("--json", action="store_true", help="print exactly the GET /costs body of the backfilled range")
     run.add_argument("--max-concurrency", type=int, default=4, help="backfill Map concurrency")
+    run.add_argument("--source", **SOURCE_ARGUMENT)
     run.set_defaults(command=_run)
 
     report = commands.add_parser("report", help="print a spend summary from a running `serve`")
@@ -119,7 +127,11 @@ def _run(args: argparse.Namespace) -> int:
     with _anthropic(args.anthropic_url, args.admin_key) as (url, key):
         try:
             result = run_pipeline(
-                url, key, progress=None if args.json else _progress_bar, max_concurrency=args.max_concurrency
+                url,
+                key,
+                progress=None if args.json else _progress_bar,
+                max_concurrency=args.max_concurrency,
+                source=args.source,
             )
         except RunError as exc:
             print(json.dumps({"error": {"code": exc.code, "message": exc.message}}), file=sys.stderr)
@@ -137,7 +149,8 @@ def _serve(args: argparse.Namespace) -> int:
     from pump_local.http_api import LocalApi, make_http_server
     from pump_local.static_files import static_asset
 
-    with _anthropic(args.anthropic_url, None, key_required=False) as (url, key), LocalAws(url) as aws:
+    anthropic = _anthropic(args.anthropic_url, None, key_required=False)
+    with anthropic as (url, key), LocalAws(url, cost_source=args.source) as aws:
         scheduler = LocalScheduler(aws, sync_every=args.sync_every)
         scheduler.start()
         server = make_http_server(LocalApi(), args.host, args.port, static=static_asset)

@@ -115,6 +115,7 @@ class LocalAws:
     sync_queue_url: str = ""
     export_queue_url: str = ""
     run_exports: bool = True  # a worker thread runs queued exports, as the queue's event source mapping would
+    cost_source: str | None = None  # ANTHROPIC_COST_SOURCE: auto (None), legacy or analytics
     _export_worker: ExportWorker | None = None
     _stopped: bool = False
     _stack: ExitStack = field(default_factory=ExitStack)
@@ -130,7 +131,7 @@ class LocalAws:
         from moto import mock_aws
         from moto.awslambda_simple.models import LambdaSimpleBackend
 
-        _set_env(self.anthropic_url)
+        _set_env(self.anthropic_url, self.cost_source)
         handlers = self.handlers or _backfill_handlers()
         original_invoke = LambdaSimpleBackend.invoke
         LambdaSimpleBackend.invoke = _route(handlers, self.invocations)
@@ -386,7 +387,11 @@ def _backfill_handlers() -> dict[str, Handler]:
     return {name: getattr(app, handler) for name, handler in BACKFILL_FUNCTIONS.items()}
 
 
-def _set_env(anthropic_url: str) -> None:
+def _set_env(anthropic_url: str, cost_source: str | None = None) -> None:
+    if cost_source:
+        os.environ["ANTHROPIC_COST_SOURCE"] = cost_source
+    else:
+        os.environ.pop("ANTHROPIC_COST_SOURCE", None)
     os.environ.update(
         {
             "AWS_DEFAULT_REGION": REGION,

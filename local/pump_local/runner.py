@@ -79,9 +79,10 @@ def run_pipeline(
     *,
     progress: Progress | None = None,
     max_concurrency: int = 4,
+    source: str | None = None,
 ) -> RunResult:
     started = time.monotonic()
-    with LocalAws(anthropic_url, max_concurrency=max_concurrency):
+    with LocalAws(anthropic_url, max_concurrency=max_concurrency, cost_source=source):
         api = LocalApi()
         connection = connect_and_backfill(api, admin_key, progress=progress)
         first_day, last_day = _covered_days(connection)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 DEFAULT_ANTHROPIC_API_URL = "https://api.anthropic.com"
+COST_SOURCES = ("auto", "legacy", "analytics")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,14 @@ class Settings:
     export_bucket: str | None = None
     export_queue_url: str | None = None
     export_download_base_url: str | None = None
+    # Where cost comes from: "auto" reads the days the analytics API covers from it and earlier days from the
+    # legacy reports; "legacy" and "analytics" force one.
+    cost_source: str = "auto"
+    # Anthropic revises analytics data after the fact: the trailing days re-read once a UTC day.
+    analytics_reread_days: int = 30
+    # Requests to Anthropic per minute, per connection and per stack (0: unlimited).
+    requests_per_minute_per_connection: int = 120
+    requests_per_minute_per_stack: int = 1000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,7 +59,17 @@ class Settings:
             export_bucket=env.get("EXPORT_BUCKET") or None,
             export_queue_url=env.get("EXPORT_QUEUE_URL") or None,
             export_download_base_url=env.get("EXPORT_DOWNLOAD_BASE_URL") or None,
+            cost_source=_choice("ANTHROPIC_COST_SOURCE", env.get("ANTHROPIC_COST_SOURCE") or "auto", COST_SOURCES),
+            analytics_reread_days=int(env.get("ANALYTICS_REREAD_DAYS") or 30),
+            requests_per_minute_per_connection=int(env.get("ANTHROPIC_RPM_PER_CONNECTION") or 120),
+            requests_per_minute_per_stack=int(env.get("ANTHROPIC_RPM_PER_STACK") or 1000),
         )
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
 
 @lru_cache(maxsize=1)

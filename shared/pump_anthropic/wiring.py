@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from pump_anthropic.adapters.export_store import ExportQueue, ExportStore
     from pump_anthropic.adapters.secret_store import SecretStore
     from pump_anthropic.adapters.sync_queue import SyncQueue
-    from pump_anthropic.admin_api import AdminApiClient
+    from pump_anthropic.admin_api.analytics import AnalyticsClient
     from pump_anthropic.logic.connections import ConnectServices
+    from pump_anthropic.logic.request_gate import RequestGate
 
 # Leave this much of a Lambda's time for recording the outcome after the last Anthropic request.
 LAMBDA_SAFETY_MARGIN_SECONDS = 20.0
@@ -102,17 +103,49 @@ def export_queue() -> ExportQueue:
     return ExportQueue(boto3.client("sqs", region_name=s.region), s.export_queue_url)
 
 
-def admin_client(key: SecretStr, deadline: float | None = None) -> AdminApiClient:
-    from pump_anthropic.admin_api import AdminApiClient
+def admin_client(key: SecretStr, deadline: float | None = None, *, connection_id: str | None = None) -> AnalyticsClient:
+    """The Anthropic client (legacy reports and the analytics API) of one connection, held to the request rates.
+
+    Handlers bind the connection: `functools.partial(admin_client, connection_id=...)` is a `(key, deadline)`
+    client factory. Without a connection id (connecting: the id comes from the organization) only the per-stack
+    rate applies.
+    """
+    from pump_anthropic.admin_api.analytics import AnalyticsClient
 
     s = settings()
-    return AdminApiClient(key, s.anthropic_api_url, deadline=deadline, read_timeout=s.anthropic_read_timeout)
+    gate = request_gate(connection_id, deadline)
+    return AnalyticsClient(
+        key,
+        s.anthropic_api_url,
+        deadline=deadline,
+        read_timeout=s.anthropic_read_timeout,
+        request_gate=gate if gate.limits else None,  # no limit: not a write per request
+    )
+
+
+def request_gate(connection_id: str | None, deadline: float | None) -> RequestGate:
+    """The per-connection and per-stack request rates from settings, counted on the quota table."""
+    from pump_anthropic.admin_api.analytics import DEFAULT_MIN_ATTEMPT_SECONDS
+    from pump_anthropic.dal import quotas
+    from pump_anthropic.logic.request_gate import RequestGate
+
+    s = settings()
+    return RequestGate(
+        quotas,  # type: ignore[arg-type]  # a module of functions satisfies QuotaStore
+        connection_id=connection_id,
+        per_connection=s.requests_per_minute_per_connection,
+        per_stack=s.requests_per_minute_per_stack,
+        deadline=deadline,
+        # The client needs this long left for the request a wait precedes.
+        min_attempt_seconds=DEFAULT_MIN_ATTEMPT_SECONDS,
+    )
 
 
 def connect_services() -> ConnectServices:
     from pump_anthropic.logic.connections import ConnectServices
 
-    # Connecting is interactive: give Anthropic at most ~20 s before answering 502.
+    # Connecting is interactive: give Anthropic at most ~20 s before answering 502. The connection id is known only
+    # once the organization is read, so connecting is held to the per-stack rate (and the tenant's connect quota).
     return ConnectServices(
         client_factory=lambda key: admin_client(key, time.monotonic() + 20.0),
         secrets=secret_store(),

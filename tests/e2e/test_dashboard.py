@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import time
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -128,11 +129,11 @@ def test_connect_backfill_spend_and_disconnect(local_stack, browser, artifact_pa
     assert page.evaluate("(w => w.scrollWidth <= w.clientWidth)(document.querySelector('.table-wrap'))")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
-    # Stack by API key: allocated figures, the Console bucket among them.
+    # Stack by API key: the Console bucket among them.
     page.keyboard.press("ArrowRight")
-    expect(page.get_by_role("radio", name="By API key (allocated)")).to_be_checked()
+    expect(page.get_by_role("radio", name="By API key")).to_be_checked()
     expect(page.locator("#chart-legend")).to_contain_text("Console / Workbench (no API key)")
-    page.get_by_role("radio", name="By API key (allocated)").focus()
+    page.get_by_role("radio", name="By API key").focus()
     page.keyboard.press("ArrowLeft")
     expect(page.get_by_role("radio", name="By workspace")).to_be_checked()
 
@@ -310,3 +311,347 @@ def test_an_export_that_fails_is_said_on_the_page_never_silently_dropped(static_
     expect(status).to_have_text("Could not export the costs: Your organization made more than 20 exports.")
     expect(page.locator("#export-progress")).to_be_hidden()
     assert not page_errors, f"JavaScript errors on the page: {page_errors}"
+
+
+# ------------------------------------------------------------------------ the Analytics-API dimensions (issue 16)
+
+CHART_SERIES = 8  # the page stacks at most this many series; the rest fold into "Other"
+PERSON = re.compile(r"\(person\)")
+
+
+def test_spend_by_person_product_and_key_with_the_discount_and_provisional_days(
+    local_stack, browser, artifact_path
+) -> None:
+    """Against the real backend: the breakdowns the analytics source brings, figures checked against GET /costs."""
+    from playwright.sync_api import expect
+
+    _connect_and_wait(local_stack.url)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.goto(f"{local_stack.url}/")
+
+    # The last 30 days (the default range) are all read from the analytics API: a list price for every day.
+    range_label = page.locator("#range-label")
+    expect(range_label).to_have_attribute("data-from", _days_before(range_label.get_attribute("data-to"), 29))
+    first, last = range_label.get_attribute("data-from"), range_label.get_attribute("data-to")
+    by_day = _costs(local_stack.url, first, last, "date")
+    total = by_day["total"]
+    assert "list_cost_usd" in total, "GET /costs does not send list prices yet (the analytics backend has not landed)"
+    expect(page.locator("#total-amount")).to_have_attribute("data-exact", total["cost_usd"])
+
+    # The discount beside the total is exactly list − net of the API's total.
+    assert total["list_cost_usd"] is not None, f"the last 30 days should all have a list price: {by_day['sources']}"
+    discount = Decimal(total["list_cost_usd"]) - Decimal(total["cost_usd"])
+    assert discount > 0, "the simulated org has a negotiated discount on two models"
+    amount = page.locator("#discount-amount")
+    expect(amount).to_have_text(display_usd(str(discount)))
+    assert Decimal(amount.get_attribute("data-exact")) == discount
+    expect(page.locator("#discount")).to_contain_text(f"List price {display_usd(total['list_cost_usd'])}")
+    # Priority-tier usage is priced on analytics days: no "cost unknown" notice for this range.
+    assert "cost_unknown" not in total
+    expect(page.locator("#cost-unknown-notice")).to_be_hidden()
+
+    # Recent days are provisional (Anthropic may still revise them): marked on the chart, with the legend's note.
+    expect(page.locator(f'svg.chart-svg g.bar[data-slot="{last}"]')).to_have_attribute("data-provisional", "true")
+    _assert_provisional_bars(page, by_day)
+    expect(page.locator("svg.chart-svg g.bar.provisional rect.hatch").first).to_be_attached()
+    expect(page.locator("#chart-provisional")).to_be_visible()
+    expect(page.locator("#chart-provisional")).to_contain_text("provisional: Anthropic may still revise these days")
+
+    # By person / service account: a simulated person's name labels a stacked series.
+    by_actor = _costs(local_stack.url, first, last, "actor")
+    person = _top_named_person(by_actor["rows"], {user.name for user in local_stack.simulator.org.users})
+    page.locator("label[for=series-actor]").click()
+    expect(page.get_by_role("radio", name="By person / service account")).to_be_checked()
+    legend = page.locator("#chart-legend li")
+    expect(legend).to_have_count(min(len(by_actor["rows"]), CHART_SERIES))
+    item = page.locator(f'#chart-legend li[data-series="{person["actor"]}"]')
+    expect(item.locator(".series-label")).to_have_text(person["actor_name"])
+    expect(item).to_contain_text(PERSON)
+    expect(item.locator(".money")).to_have_attribute("data-exact", person["cost_usd"])
+    bar_rects = page.locator("svg.chart-svg g.bar rect.segment")
+    assert bar_rects.count() > 30, "the actor breakdown stacks several series per day"
+    page.screenshot(path=str(artifact_path("dashboard-by-person.png")), full_page=True)
+
+    # By product: Claude Code among them.
+    by_product = _costs(local_stack.url, first, last, "product")
+    claude_code = next(row for row in by_product["rows"] if row["product"] == "claude_code")
+    page.locator("label[for=series-product]").click()
+    expect(page.get_by_role("radio", name="By product")).to_be_checked()
+    expect(legend).to_have_count(min(len(by_product["rows"]), CHART_SERIES))
+    item = page.locator('#chart-legend li[data-series="claude_code"]')
+    expect(item).to_contain_text("Claude Code")
+    expect(item.locator(".money")).to_have_attribute("data-exact", claude_code["cost_usd"])
+
+    # By API key: on analytics days Anthropic bills each key exactly; the legend says so.
+    by_key = _costs(local_stack.url, first, last, "api_key_id")
+    page.locator("label[for=series-api-key]").click()
+    expect(page.get_by_role("radio", name="By API key")).to_be_checked()
+    top_key = max(by_key["rows"], key=lambda row: Decimal(row["cost_usd"] or 0))
+    assert top_key["allocation"] == "billed", top_key
+    item = page.locator(f'#chart-legend li[data-series="{top_key["api_key_id"]}"]')
+    expect(item).to_contain_text(top_key["api_key_name"])
+    expect(item).to_contain_text("(billed per key)")
+    expect(page.locator("#chart-notes")).to_contain_text("Billed per key")
+
+    # Over 90 days, the older days are settled: only the recent ones are marked.
+    page.locator("label[for=series-model]").click()
+    expect(page.get_by_role("radio", name="By model")).to_be_checked()
+    page.locator("label[for=range-90]").click()
+    expect(range_label).to_have_attribute("data-from", _days_before(last, 89))
+    expect(page.locator("svg.chart-svg g.bar")).to_have_count(90)
+    marked = _assert_provisional_bars(page, _costs(local_stack.url, _days_before(last, 89), last, "date"))
+    assert set(marked.values()) == {"true", "false"}, marked
+    page.screenshot(path=str(artifact_path("dashboard-90-days.png")), full_page=True)
+
+    # A year reaches back before the analytics API: those days have no list price, so the discount is unknown
+    # (never $0), and their priority-tier usage has no cost.
+    page.locator("label[for=range-365]").click()
+    expect(range_label).to_have_attribute("data-from", _days_before(last, 364))
+    year = _costs(local_stack.url, _days_before(last, 364), last, "month")
+    expect(page.locator("#total-amount")).to_have_attribute("data-exact", year["total"]["cost_usd"] or "")
+    if year["total"]["list_cost_usd"] is None:
+        expect(amount).to_have_text("Unknown")
+        expect(amount).to_have_attribute("data-exact", "")
+        expect(page.locator("#discount-detail")).to_contain_text("before the analytics API")
+    else:
+        year_discount = Decimal(year["total"]["list_cost_usd"]) - Decimal(year["total"]["cost_usd"])
+        expect(amount).to_have_text(display_usd(str(year_discount)))
+    notice = page.locator("#cost-unknown-notice")
+    if "cost_unknown" in year["total"]:
+        expect(notice).to_be_visible()
+    else:
+        expect(notice).to_be_hidden()
+    if year["settled_through"] is not None:  # months are marked from it (month rows carry no flag)
+        expect(page.locator("svg.chart-svg g.bar.provisional").last).to_have_attribute("data-slot", last[:7])
+    # By person over the year: the legacy days are one "Before analytics" series, with the API's sentence on why.
+    year_by_actor = _costs(local_stack.url, _days_before(last, 364), last, "month,actor")
+    before = next(row for row in year_by_actor["rows"] if row["actor_type"] == "unknown")
+    page.locator("label[for=series-actor]").click()
+    expect(page.locator(f'#chart-legend li[data-series="{before["actor"]}"]')).to_contain_text("Before analytics")
+    if before.get("actor_note"):
+        expect(page.locator("#chart-notes")).to_contain_text(before["actor_note"])
+    page.screenshot(path=str(artifact_path("dashboard-year-by-person.png")), full_page=True)
+
+    assert not page_errors, f"JavaScript errors on the page: {page_errors}"
+
+
+def _connect_and_wait(url: str) -> dict:
+    """Connect the simulator's org through the API and wait for its backfill (the first test does it on the page)."""
+    response = requests.post(f"{url}/integrations/anthropic", json={"admin_key": DEMO_ADMIN_KEY}, timeout=30)
+    assert response.status_code == 202, response.text
+    connection = response.json()
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_MS / 1000
+    while connection["status"] == "backfilling":
+        assert time.monotonic() < deadline, "the backfill did not finish"
+        time.sleep(0.5)
+        connection = requests.get(f"{url}/integrations/anthropic/{connection['id']}", timeout=30).json()
+    assert connection["status"] == "active", connection
+    return connection
+
+
+def _assert_provisional_bars(page, by_day: dict) -> dict[str, str]:
+    """Each day's bar is marked provisional exactly when GET /costs says the day is (its flag, or settled_through)."""
+    from playwright.sync_api import expect
+
+    flagged = {row["date"] for row in by_day["rows"] if row["provisional"]}
+    settled_through = by_day["settled_through"]
+    assert flagged, "recent days should be provisional"
+    bars = page.locator("svg.chart-svg g.bar")
+    expect(bars.last).to_have_attribute("data-slot", by_day["to"])
+    marked = {bar.get_attribute("data-slot"): bar.get_attribute("data-provisional") for bar in bars.all()}
+    for day, flag in marked.items():
+        expected = day in flagged or (settled_through is not None and day > settled_through)
+        assert flag == ("true" if expected else "false"), (day, flag, settled_through)
+    return marked
+
+
+def _costs(url: str, first: str, last: str, group_by: str) -> dict:
+    response = requests.get(
+        f"{url}/costs", params={"from": first, "to": last, "group_by": group_by, "limit": 10_000}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body["has_more"]
+    return body
+
+
+def _top_named_person(rows: list[dict], people: set[str]) -> dict:
+    """The costliest simulated person among the series the chart shows on its own (not folded into "Other")."""
+    ranked = sorted(rows, key=lambda row: Decimal(row["cost_usd"] or 0), reverse=True)
+    shown = ranked if len(ranked) <= CHART_SERIES else ranked[: CHART_SERIES - 1]
+    named = [row for row in shown if row["actor_type"] == "user_actor" and row["actor_name"] in people]
+    assert named, f"no simulated person among the top series: {[row['actor_name'] for row in shown]}"
+    return named[0]
+
+
+SCRIPTED_SERIES = {
+    "model": [{"model": "claude-opus-4-6", "cost_usd": "50", "list_cost_usd": "62.5", "tokens": 10}],
+    "actor": [
+        {
+            "actor": "user_01ada",
+            "actor_type": "user_actor",
+            "actor_id": "user_01ada",
+            "actor_name": '<img src=x onerror="window.__pwned=1">Ada',
+            "actor_email": "ada@acme.example",
+            "cost_usd": "20",
+            "list_cost_usd": "25",
+            "tokens": 10,
+        },
+        {
+            "actor": "user_01bob",
+            "actor_type": "user_actor",
+            "actor_id": "user_01bob",
+            "actor_name": None,
+            "actor_email": "bob@acme.example",
+            "cost_usd": "10",
+            "list_cost_usd": "10",
+            "tokens": 10,
+        },
+        {
+            "actor": "svcacct_01etl",
+            "actor_type": "service_account_actor",
+            "actor_id": "svcacct_01etl",
+            "actor_name": None,
+            "actor_email": None,
+            "actor_note": "Service account names cannot be read with an Admin key.",
+            "cost_usd": "5",
+            "list_cost_usd": "5",
+            "tokens": 10,
+        },
+        {"actor": None, "actor_type": None, "actor_id": None, "actor_name": None, "actor_email": None, "cost_usd": "2"},
+        {
+            "actor": "unknown",
+            "actor_type": "unknown",
+            "actor_id": "unknown",
+            "actor_name": None,
+            "actor_email": None,
+            "cost_usd": "1",
+        },
+    ],
+    "product": [
+        {"product": "claude_code", "cost_usd": "30", "list_cost_usd": "36", "tokens": 10},
+        {"product": "messages_api", "cost_usd": "6", "list_cost_usd": "6", "tokens": 10},
+        {"product": None, "cost_usd": "2", "list_cost_usd": "2", "tokens": 1},
+        {"product": "unknown", "cost_usd": "1", "list_cost_usd": None, "tokens": 1},
+    ],
+    "api_key_id": [
+        {"api_key_id": "apikey_01", "api_key_name": "ci", "api_key_hint": "sk-ant-api03-…AbCd", "allocation": "billed"},
+        {"api_key_id": "apikey_02", "api_key_name": "batch", "api_key_hint": None, "allocation": "mixed"},
+    ],
+}
+
+
+def test_the_analytics_breakdowns_on_scripted_answers(static_server, browser) -> None:
+    """GET /costs answered by the test: labels of people and products, names from the org shown as text only,
+    the exact discount (or why it is unknown), provisional days, and an older API without these fields."""
+    from playwright.sync_api import expect
+
+    answers: dict = {"total": {"cost_usd": "100.005", "list_cost_usd": "125.01", "tokens": 40}, "legacy": False}
+
+    def answer(route) -> None:
+        url = urlsplit(route.request.url)
+        if url.path == "/integrations/anthropic":
+            body: dict = {"connections": []}
+        else:
+            body = _scripted_costs(parse_qs(url.query), answers)
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.route(re.compile(r"/(integrations/anthropic|costs)(\?|$)"), answer)
+    page.goto(f"{static_server}/")
+
+    # The discount, exact: 125.01 − 100.005 = 25.005, which rounds half-up to $25.01 (as a float, 25.00).
+    amount = page.locator("#discount-amount")
+    expect(amount).to_have_text("$25.01")
+    expect(amount).to_have_attribute("data-exact", "25.005")
+    expect(page.locator("#discount-detail")).to_have_text("List price $125.01 − net $100.01")
+    expect(page.locator("#total-sources")).to_have_text("Source: Anthropic's analytics API 2020-01-01 → 2030-01-01")
+
+    # Provisional: the days after settled_through (the last two), and the rows flagged so.
+    range_label = page.locator("#range-label")
+    last = range_label.get_attribute("data-to")
+    provisional = page.locator("svg.chart-svg g.bar.provisional")
+    expect(provisional).to_have_count(2)
+    expect(provisional.last).to_have_attribute("data-slot", last)
+    expect(page.locator("#chart-provisional")).to_contain_text(f"after {_days_before(last, 2)}")
+
+    # People: by name, else email, else id; the rest say why they have none. Org text is text, never markup.
+    page.locator("label[for=series-actor]").click()
+    legend = page.locator("#chart-legend")
+    expect(legend.locator(".series-label")).to_have_text(
+        [
+            '<img src=x onerror="window.__pwned=1">Ada',
+            "bob@acme.example",
+            "svcacct_01etl",
+            "Unattributed (no identity from Anthropic)",
+            "Before analytics (no per-person detail)",
+        ]
+    )
+    expect(legend.locator('li[data-series="svcacct_01etl"]')).to_contain_text("(service account)")
+    expect(page.locator("#chart-notes")).to_contain_text("Service account names cannot be read with an Admin key.")
+    expect(page.locator("#chart-notes")).to_contain_text("no per-person or per-product detail")
+    assert page.locator("#chart-legend img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    expect(page.locator("svg.chart-svg title").last).to_contain_text('<img src=x onerror="window.__pwned=1">Ada')
+
+    page.locator("label[for=series-product]").click()
+    expect(legend.locator(".series-label")).to_have_text(
+        ["Claude Code", "Messages API", "No product (e.g. code execution)", "Before analytics (product not reported)"]
+    )
+
+    page.locator("label[for=series-api-key]").click()
+    expect(legend.locator("li")).to_have_text(
+        [re.compile(r"^ci \(sk-ant-api03-…AbCd\) \(billed per key\)"), re.compile(r"^batch \(billed \+ allocated\)")]
+    )
+    expect(page.locator("#chart-notes li")).to_have_count(2)
+
+    # Days before the analytics API have no list price: the discount is unknown, not $0, and says which days.
+    answers.update(total={"cost_usd": "80", "list_cost_usd": None, "tokens": 40}, legacy=True)
+    page.locator("label[for=range-90]").click()
+    expect(amount).to_have_text("Unknown")
+    expect(amount).to_have_attribute("data-exact", "")
+    expect(page.locator("#discount-detail")).to_contain_text(
+        "Unknown for days before the analytics API (2019-12-01 → 2019-12-31)"
+    )
+    expect(page.locator("#total-sources")).to_contain_text("legacy cost report 2019-12-01 → 2019-12-31")
+
+    # An older API (no list prices, no provisional days): no discount figure, and no actor or product breakdown.
+    answers.update(total={"cost_usd": "80", "tokens": 40}, old_api=True)
+    page.locator("label[for=range-365]").click()
+    expect(page.locator("#discount")).to_be_hidden()
+    expect(page.get_by_role("radio", name="By person / service account")).to_be_disabled()
+    expect(page.get_by_role("radio", name="By product")).to_be_disabled()
+    expect(page.get_by_role("radio", name="By API key")).to_be_enabled()
+    expect(page.locator("svg.chart-svg g.bar.provisional")).to_have_count(0)
+    expect(page.locator("#chart-provisional")).to_be_hidden()
+    expect(page.locator("#total-sources")).to_have_text("")
+
+    assert not page_errors, f"JavaScript errors on the page: {page_errors}"
+
+
+def _scripted_costs(query: dict, answers: dict) -> dict:
+    """A GET /costs body: each series of SCRIPTED_SERIES on a settled day and on a provisional one."""
+    first, last = query["from"][0], query["to"][0]
+    dims = query["group_by"][0].split(",")
+    series = next(d for d in dims if d not in ("date", "month"))
+    settled_day, recent_day = _days_before(last, 5), last
+    rows = []
+    for template in SCRIPTED_SERIES[series]:
+        for day in (settled_day, recent_day):
+            row = {"date": day, "month": day[:7], "tokens": 0, "list_cost_usd": None, **template}
+            if "date" in dims and not answers.get("old_api"):
+                row["provisional"] = day == recent_day
+            rows.append(row)
+    body = {"currency": "USD", "from": first, "to": last, "group_by": dims, "total": answers["total"], "rows": rows}
+    if answers.get("old_api"):
+        for row in rows:
+            row.pop("list_cost_usd")
+        return body
+    sources = [{"source": "analytics", "from": "2020-01-01", "to": "2030-01-01"}]
+    if answers["legacy"]:
+        sources.insert(0, {"source": "legacy", "from": "2019-12-01", "to": "2019-12-31"})
+    return {**body, "settled_through": _days_before(last, 2), "sources": sources}

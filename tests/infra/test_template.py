@@ -393,7 +393,8 @@ def test_only_the_request_quotas_live_in_the_quota_table(translated):
         for st in _statements(translated, f"{fn}Role")
         if "QuotaTable" in json.dumps(st["Resource"])
     }
-    assert users == {"ConnectFunction", "CostsFunction"}
+    # The tenant quotas (connect, costs) and the rates of requests to Anthropic (connect, chunk, sync).
+    assert users == {"ConnectFunction", "CostsFunction", "BackfillChunkFunction", "SyncFunction"}
 
 
 @pytest.mark.parametrize("function", ["BackfillPlanFunction", "BackfillFinalizeFunction"])

@@ -23,9 +23,17 @@ def simulator() -> Iterator[Simulator]:
 def make_stack(simulator: Simulator) -> Iterator[Callable[..., Stack]]:
     with ExitStack() as resources:
 
-        def build(max_concurrency: int = 4) -> Stack:
+        def build(max_concurrency: int = 4, cost_source: str = "legacy") -> Stack:
+            # These tests hold the legacy pipeline to the legacy reports (still the source of every day before
+            # 2026-01-01); test_analytics_source.py runs the default, auto, against both APIs.
             aws = resources.enter_context(
-                LocalAws(simulator.url, max_concurrency=max_concurrency, retry_interval_seconds=1, retry_max_attempts=2)
+                LocalAws(
+                    simulator.url,
+                    max_concurrency=max_concurrency,
+                    retry_interval_seconds=1,
+                    retry_max_attempts=2,
+                    cost_source=cost_source,
+                )
             )
             return Stack(aws, LocalApi(), simulator, [])
 

@@ -81,7 +81,8 @@ def test_a_chunk_failing_once_is_retried_by_the_state_machine(make_stack):
 
 def test_a_chunk_that_keeps_failing_is_listed_and_can_be_retried_alone(make_stack):
     stack = make_stack(max_concurrency=1)
-    # Given the first chunk fails on every attempt: 3 invocations (1 + 2 state machine retries) x 5 requests
+    # Given the first chunk to run (the newest month) fails on every attempt: 3 invocations (1 + 2 state machine
+    # retries) x 5 requests
     stack.simulator.inject("529", times=15, path=COST_REPORT)
     connection_id = stack.connect().json()["id"]
 
@@ -91,7 +92,7 @@ def test_a_chunk_that_keeps_failing_is_listed_and_can_be_retried_alone(make_stac
     assert connection["status"] == "error"
     assert connection["last_error"]["code"] == "backfill_incomplete"
     failed = connection["backfill"]["failed_chunks"]
-    assert [c["start"] for c in failed] == [connection["backfill"]["from"]]
+    assert [c["start"] for c in failed] == [connection["backfill"]["to"][:8] + "01"]
     assert failed[0]["error"]["code"] == "anthropic_unavailable"
     assert connection["backfill"]["chunks_done"] == backfill_months() - 1
 

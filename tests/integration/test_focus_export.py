@@ -255,3 +255,40 @@ def test_export_allocated_to_api_keys_matches_cost_per_key_and_passes_focus_vali
     csv_path.write_text(response.body, encoding="utf-8", newline="")
     validation = focus_validator(csv_path, CRITERIA)
     assert validation.failed_rules - UNAVOIDABLE_FAILURES == set(), validation.output[-5000:]
+
+
+def test_analytics_days_export_list_and_net_cost_and_pass_focus_validator(make_stack, tmp_path):
+    stack = make_stack(cost_source="auto")
+    connection = stack.wait_settled(stack.connect().json()["id"])
+    last_day = date.fromisoformat(connection["backfill"]["to"])
+    first_day = last_day - timedelta(days=30)
+    span = {"from": first_day, "to": last_day}
+
+    response, rows = export(stack, first_day.isoformat(), last_day.isoformat(), format="focus")
+    assert response.status == 200, response.body[:500]
+    total = stack.call("GET", "/costs?" + urlencode(span)).json()["total"]
+    assert sum(Decimal(r["BilledCost"]) for r in rows) == Decimal(total["cost_usd"])
+    assert sum(Decimal(r["ListCost"]) for r in rows) == Decimal(total["list_cost_usd"])
+    assert all(r["EffectiveCost"] == r["BilledCost"] == r["ContractedCost"] for r in rows)
+    assert {r["x_ListCostSource"] for r in rows} == {"list_amount"} and {r["x_CostKnown"] for r in rows} == {"true"}
+    assert "priority" in {r["x_ServiceTier"] for r in rows}  # priced on analytics days
+    assert {"fast", "standard"} <= {r["x_Speed"] for r in rows}
+    csv_path = tmp_path / "analytics.csv"
+    csv_path.write_text(response.body, encoding="utf-8", newline="")
+    validation = focus_validator(csv_path, CRITERIA)
+    assert validation.failed_rules - UNAVOIDABLE_FAILURES == set(), validation.output[-5000:]
+
+    response, rows = export(stack, first_day.isoformat(), last_day.isoformat(), allocation="api_key")
+    assert response.status == 200, response.body[:500]
+    by_key = stack.call("GET", "/costs?" + urlencode({**span, "group_by": "api_key_id"})).json()
+    exported: dict[str, Decimal] = {}
+    for row in rows:
+        exported[row["x_ApiKeyId"]] = exported.get(row["x_ApiKeyId"], Decimal(0)) + Decimal(row["BilledCost"])
+    assert exported == {r["api_key_id"]: Decimal(r["cost_usd"]) for r in by_key["rows"]}
+    assert {r["x_AllocationMethod"] for r in rows} == {"billed"}
+    assert {"user_actor", "service_account_actor"} <= {r["x_ActorType"] for r in rows}
+    assert "claude_code" in {r["x_Product"] for r in rows}
+    csv_path = tmp_path / "analytics-by-key.csv"
+    csv_path.write_text(response.body, encoding="utf-8", newline="")
+    validation = focus_validator(csv_path, CRITERIA)
+    assert validation.failed_rules - UNAVOIDABLE_FAILURES == set(), validation.output[-5000:]

@@ -133,6 +133,17 @@ def writes(calls: Iterable[str]) -> list[str]:
     return [c for c in calls if not c.startswith(READ_ONLY) and not c.endswith(QUOTA_TABLE_SUFFIX)]
 
 
+def wait_for_executions(aws: LocalAws, timeout: float = 60.0) -> None:
+    """Until no backfill execution is running."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    deadline = time.monotonic() + timeout
+    while any(
+        e["status"] == "RUNNING" for e in sfn.list_executions(stateMachineArn=aws.state_machine_arn)["executions"]
+    ):
+        assert time.monotonic() < deadline, "the backfill execution did not end"
+        time.sleep(0.1)
+
+
 def stored_state(aws: LocalAws) -> tuple:
     """Everything a request could have stored: table items, secrets, backfill executions, queued syncs."""
     items = sorted(json.dumps(item, sort_keys=True, default=str) for item in table.raw_items())

@@ -13,6 +13,15 @@ from pump_anthropic.domain import report
 from tests.support.bad_input_world import TENANT_A
 
 DIMENSIONS = report.GROUP_BY_DIMENSIONS
+EMPTY_TOTAL = {"cost_usd": "0", "list_cost_usd": "0", "tokens": 0}
+
+
+def combinable(dims) -> bool:
+    """Whether GET /costs takes these dimensions together: actor and product never combine with the price grain
+    (the analytics API reports them in separate breakdowns)."""
+    return not (set(dims) & {"actor", "product"} and set(dims) & report.PRICE_DIMENSIONS)
+
+
 RANGE_DAYS = report.DEFAULT_RANGE_DAYS
 MAX_RANGE_DAYS = report.MAX_RANGE_DAYS
 RESERVED_PARAMS = {"from", "to", "group_by", "format", "purge", "limit", "page", "allocation"}

@@ -35,7 +35,8 @@ def cost_row(
 
 class FakeAdminApi:
     """Records what was asked for. `costs` maps a day to its cost rows (one bucket per day); the usage report by key
-    shows the keys in `used`; `failure` (an exception) is raised by every report request."""
+    shows the keys in `used`; `failure` (an exception) is raised by every report request, `analytics_failure` by
+    the analytics endpoints only (which otherwise answer with no rows)."""
 
     def __init__(
         self,
@@ -46,7 +47,9 @@ class FakeAdminApi:
         failure: Exception | None = None,
         organization: tuple[str, str] = ("org_1", "Acme"),
         workspaces: Sequence[tuple[str, str]] = (),
+        analytics_failure: Exception | None = None,
     ) -> None:
+        self.analytics_failure = analytics_failure
         self.used, self.listed, self.costs, self.failure = list(used), list(listed), costs or {}, failure
         self.organization, self.workspaces = organization, list(workspaces)
         self.asked: list[str] = []
@@ -95,9 +98,24 @@ class FakeAdminApi:
         name = "usage by key" if tuple(group_by) == KEY_USAGE_GROUP_BY else "usage"
         return self._answer(name, [SimpleNamespace(starting_at=DEFAULT_DAY, results=rows)])
 
-    def iter_workspaces(self):
+    def iter_workspaces(self, include_archived: bool = True, include_default: bool = False):
         listed = [SimpleNamespace(id=ws_id, name=name, archived_at=None) for ws_id, name in self.workspaces]
+        if include_default:
+            return self._answer("workspaces with default", [SimpleNamespace(id="wrkspc_default"), *listed])
         return self._answer("workspaces", listed)
+
+    def iter_cost_pages(self, query):
+        return self._analytics("analytics cost")
+
+    def iter_usage_pages(self, query):
+        return self._analytics("analytics usage")
+
+    def _analytics(self, what: str) -> list:
+        if self.analytics_failure is not None:
+            self.asked.append(what)
+            self.request_count += 1
+            raise self.analytics_failure
+        return self._answer(what, [])
 
     def iter_api_keys(self):
         return self._answer("api keys", [SimpleNamespace(model_dump=lambda k=k: dict(k)) for k in self.listed])

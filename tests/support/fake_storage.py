@@ -6,14 +6,15 @@ changes nothing, the cursor only moves forward, replacing days removes what vani
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+from pump_anthropic.domain import day_docs
 from pump_anthropic.domain.allocation import KeyShare, home_workspace
 from pump_anthropic.domain.normalize import CostItem
 from pump_anthropic.domain.records import ChunkProgress, ConnectionRecord, DayWriteFigures, StoredRollup
-from pump_anthropic.domain.rollups import KEY_LINE_DIMENSIONS, LINE_DIMENSIONS, build_key_rollups, build_rollups
 from pump_anthropic.logic.storage import Storage
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -126,8 +127,9 @@ class FakeConnections:
     ) -> None:
         planned = self.chunks.setdefault((tenant_id, connection_id), {})
         current = planned.get(start) or ChunkProgress(start, end or "", status)
+        source = json.loads(figures["source_json"]) if figures and "source_json" in figures else current.source
         planned[start] = ChunkProgress(
-            start, end or current.end, status, error_code, error_message if error_code else None
+            start, end or current.end, status, error_code, error_message if error_code else None, source
         )
 
     def _update(self, tenant_id: str, connection_id: str, **changes) -> None:
@@ -140,11 +142,18 @@ class FakeDirectory:
     def __init__(self) -> None:
         self.workspaces: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
         self.keys: dict[tuple[str, str], dict[str, dict]] = {}
+        self.defaults: dict[tuple[str, str], str] = {}
 
     def put_workspaces(self, tenant_id: str, connection_id: str, workspaces) -> None:
         stored = self.workspaces.setdefault((tenant_id, connection_id), {})
         for workspace_id, name, archived in workspaces:
             stored[workspace_id] = (name, archived)
+
+    def put_default_workspace(self, tenant_id: str, connection_id: str, workspace_id: str) -> None:
+        self.defaults[(tenant_id, connection_id)] = workspace_id
+
+    def default_workspace(self, tenant_id: str, connection_id: str) -> str | None:
+        return self.defaults.get((tenant_id, connection_id))
 
     def put_api_keys(self, tenant_id: str, connection_id: str, api_keys: Iterable[dict]) -> None:
         stored = self.keys.setdefault((tenant_id, connection_id), {})
@@ -180,9 +189,10 @@ class FakeDirectory:
 
 
 class FakeCosts:
+    """Days kept as their projections, read back through the same day-document code as the real store."""
+
     def __init__(self) -> None:
-        self.items: dict[tuple[str, str], dict[date, list[CostItem]]] = {}
-        self.shares: dict[tuple[str, str], dict[date, list[KeyShare]]] = {}
+        self.days: dict[tuple[str, str], dict[date, dict[str, list]]] = {}
         self.cursors: dict[tuple[str, str], date] = {}
 
     def get_sync_cursor(self, tenant_id: str, connection_id: str) -> date | None:
@@ -194,48 +204,46 @@ class FakeCosts:
             self.cursors[(tenant_id, connection_id)] = cursor
 
     def replace_days(self, tenant_id, connection_id, first_day, last_day, items, key_shares=()) -> DayWriteFigures:
-        days = self.items.setdefault((tenant_id, connection_id), {})
-        shares = self.shares.setdefault((tenant_id, connection_id), {})
-        figures = DayWriteFigures()
-        wanted: dict[date, list[CostItem]] = {}
+        lines: dict[date, list[CostItem]] = {}
+        shares: dict[date, list[KeyShare]] = {}
         for item in items:
-            if first_day <= item.date <= last_day:
-                wanted.setdefault(item.date, []).append(item)
+            lines.setdefault(item.date, []).append(item)
+        for share in key_shares:
+            shares.setdefault(share.item.date, []).append(share)
+        days = {d: day_docs.legacy_day(lines.get(d, []), shares.get(d, [])) for d in set(lines) | set(shares)}
+        return self.store_days(tenant_id, connection_id, first_day, last_day, days)
+
+    def store_days(self, tenant_id, connection_id, first_day, last_day, days) -> DayWriteFigures:
+        stored = self.days.setdefault((tenant_id, connection_id), {})
+        figures = DayWriteFigures()
         day = first_day
         while day <= last_day:
-            before = {i.item_id: i for i in days.pop(day, [])}
-            after = {i.item_id: i for i in wanted.get(day, [])}
-            figures.written += sum(1 for k, i in after.items() if before.get(k) != i)
-            figures.unchanged += sum(1 for k, i in after.items() if before.get(k) == i)
-            figures.deleted += len(before.keys() - after.keys())
-            if after:
-                days[day] = list(after.values())
-            shares.pop(day, None)
+            new = days.get(day)
+            encoded = None if new is None else day_docs.encode_day(day, new)
+            old = stored.pop(day, None)
+            if encoded is not None:
+                stored[day] = day_docs.decode_day(encoded.parts)
+                if old == stored[day]:
+                    figures.unchanged += 1
+                else:
+                    figures.written += 1
+            elif old is not None:
+                figures.deleted += 1
             day += timedelta(days=1)
-        for share in key_shares:
-            if first_day <= share.item.date <= last_day:
-                shares.setdefault(share.item.date, []).append(share)
         return figures
 
     def iter_cost_items(self, tenant_id, connection_id, first_day, last_day) -> Iterator[CostItem]:
-        for day, items in sorted(self.items.get((tenant_id, connection_id), {}).items()):
+        for day, projections in sorted(self.days.get((tenant_id, connection_id), {}).items()):
             if first_day <= day <= last_day:
-                yield from items
+                yield from (day_docs.item_of(day, row) for row in projections.get(day_docs.LINES, []))
 
     def iter_rollups(
         self, tenant_id, connection_ids, first_day, last_day, *, by_api_key=False
     ) -> Iterator[StoredRollup]:
-        source = self.shares if by_api_key else self.items
-        for (tenant, connection_id), days in source.items():
-            if tenant != tenant_id or connection_id not in connection_ids:
-                continue
-            for day, entries in sorted(days.items()):
-                if not first_day <= day <= last_day:
-                    continue
-                rollups = build_key_rollups(entries) if by_api_key else build_rollups(entries)
-                dims = KEY_LINE_DIMENSIONS if by_api_key else LINE_DIMENSIONS
-                for rollup in rollups:
-                    yield StoredRollup(rollup.date, connection_id, dims, rollup.lines)
+        for connection_id in connection_ids:
+            for day, projections in sorted(self.days.get((tenant_id, connection_id), {}).items()):
+                if first_day <= day <= last_day:
+                    yield day_docs.rollup_of(day, connection_id, projections, who=by_api_key)
 
 
 class FakeQuotas:

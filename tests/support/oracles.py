@@ -88,3 +88,123 @@ def true_cost_per_key(org, first: date, last: date) -> tuple[dict[str, Decimal],
             cost[key] += row.web_search_requests * prices.WEB_SEARCH_CENTS_PER_REQUEST / 100
         day += timedelta(days=1)
     return cost, days_used
+
+
+ANALYTICS_COST = "/v1/organizations/analytics/cost"
+ANALYTICS_FLOOR = date(2026, 1, 1)
+
+
+def _analytics_headers() -> dict[str, str]:
+    return {
+        "authorization": f"Bearer {DEMO_ADMIN_KEY}",
+        "anthropic-version": "2026-10-21",
+        "anthropic-beta": "analytics-usage-cost-2026-08-24",
+    }
+
+
+def default_workspace_id(base_url: str) -> str | None:
+    """The Default workspace's tagged id: listed only with include_default=true (no project code)."""
+
+    def ids(**extra: str) -> set[str]:
+        params = {"limit": "1000", "include_archived": "true", **extra}
+        headers = {"x-api-key": DEMO_ADMIN_KEY, "anthropic-version": "2023-06-01"}
+        body = requests.get(f"{base_url}/v1/organizations/workspaces", params=params, headers=headers, timeout=30)
+        return {w["id"] for w in body.json()["data"]}
+
+    extra = ids(include_default="true") - ids()
+    return extra.pop() if len(extra) == 1 else None
+
+
+def analytics_cost_rows(base_url: str, first_day: date, last_day: date, group_by: list[str]) -> Iterator[dict]:
+    """Every row of the analytics cost endpoint over [first_day, last_day] in 1d buckets, 31 days per query,
+    straight over HTTP (no project code)."""
+    start = first_day
+    while start <= last_day:
+        end = min(start + timedelta(days=31), last_day + timedelta(days=1))
+        params = [
+            ("starting_at", f"{start.isoformat()}T00:00:00Z"),
+            ("ending_at", f"{end.isoformat()}T00:00:00Z"),
+            ("time_bucket_width", "1d"),
+            ("limit", "1000"),
+        ] + [("group_by[]", g) for g in group_by]
+        page = None
+        while True:
+            body = requests.get(
+                f"{base_url}{ANALYTICS_COST}",
+                params=params + ([("page", page)] if page else []),
+                headers=_analytics_headers(),
+                timeout=60,
+            ).json()
+            yield from body["data"]
+            if not body.get("has_more") or not body.get("next_page"):
+                break
+            page = body["next_page"]
+        start = end
+
+
+def independent_analytics_totals(
+    base_url: str, first_day: date, last_day: date, group_by: list[str], *, list_price: bool = False
+) -> dict[tuple, Decimal]:
+    """Ground truth from the analytics cost endpoint: USD (net, or with `list_price` list) per (date, *group_by),
+    the Default workspace's tagged id read as None, as the legacy reports name it."""
+    default = default_workspace_id(base_url) if "workspace_id" in group_by else None
+    field = "list_amount" if list_price else "amount"
+    totals: dict[tuple, Decimal] = defaultdict(Decimal)
+    for row in analytics_cost_rows(base_url, first_day, last_day, group_by):
+        values = [row["group"][g] for g in group_by]
+        if "workspace_id" in group_by:
+            i = group_by.index("workspace_id")
+            values[i] = None if values[i] == default else values[i]
+        totals[(row["starting_at"][:10], *values)] += Decimal(row["cost"][field]) / 100
+    return totals
+
+
+def stitched_cost_totals(base_url: str, first_day: date, last_day: date) -> dict[tuple, Decimal]:
+    """What `auto` must report per (date, workspace_id, model): the legacy cost report before 2026-01-01, the
+    analytics cost endpoint (priority tier included) from then on."""
+    totals: dict[tuple, Decimal] = {}
+    if first_day < ANALYTICS_FLOOR:
+        legacy_last = min(last_day, ANALYTICS_FLOOR - timedelta(days=1))
+        totals.update(independent_cost_totals(base_url, first_day.isoformat(), legacy_last.isoformat()))
+    if last_day >= ANALYTICS_FLOOR:
+        start = max(first_day, ANALYTICS_FLOOR)
+        totals.update(independent_analytics_totals(base_url, start, last_day, ["workspace_id", "model"]))
+    return {key: value for key, value in totals.items() if value}
+
+
+def analytics_rows_per_day(base_url: str, endpoint: str, group_by: list[str], first_day: date, last_day: date):
+    """How many rows a daily query grouped by `group_by` (no fan-out) has per day: what counts toward a page's limit."""
+    counts: dict[str, int] = defaultdict(int)
+    start = first_day
+    while start <= last_day:
+        end = min(start + timedelta(days=31), last_day + timedelta(days=1))
+        params = [
+            ("starting_at", f"{start.isoformat()}T00:00:00Z"),
+            ("ending_at", f"{end.isoformat()}T00:00:00Z"),
+            ("time_bucket_width", "1d"),
+            ("limit", "1000"),
+        ] + [("group_by[]", g) for g in group_by]
+        page = None
+        while True:
+            url = f"{base_url}/v1/organizations/analytics/{endpoint}"
+            body = requests.get(
+                url, params=params + ([("page", page)] if page else []), headers=_analytics_headers()
+            ).json()
+            for row in body["data"]:
+                counts[row["starting_at"][:10]] += 1
+            if not body.get("next_page"):
+                break
+            page = body["next_page"]
+        start = end
+    return counts
+
+
+def fewest_requests(rows_per_day: dict[str, int], first_day: date, last_day: date, limit: int = 1000) -> int:
+    """The fewest requests that read those rows: 31-day ranges from the first day, ceil(rows / limit) pages each."""
+    pages, start = 0, first_day
+    while start <= last_day:
+        end = min(start + timedelta(days=31), last_day + timedelta(days=1))
+        rows = sum(rows_per_day.get((start + timedelta(days=d)).isoformat(), 0) for d in range((end - start).days))
+        pages += max(1, -(-rows // limit))
+        start = end
+    return pages

@@ -61,8 +61,10 @@ REPORT = {
     "from": "2026-03-01",
     "to": "2026-03-01",
     "group_by": ["date"],
-    "total": {"cost_usd": "1.5", "tokens": 3},
-    "rows": [{"date": "2026-03-01", "cost_usd": "1.5", "tokens": 3}],
+    "settled_through": "2026-02-28",
+    "sources": [{"source": "analytics", "from": "2026-03-01", "to": "2026-03-01"}],
+    "total": {"cost_usd": "1.5", "list_cost_usd": "1.875", "tokens": 3},
+    "rows": [{"date": "2026-03-01", "provisional": True, "cost_usd": "1.5", "list_cost_usd": "1.875", "tokens": 3}],
 }
 EXPORT_JOB = exports.ExportJob(
     tenant_id="tenant-1",

@@ -102,7 +102,7 @@ def test_pages_concatenate_to_the_whole_report_and_each_carries_the_whole_total(
 def test_an_empty_report_is_one_last_page():
     page = page_of_report(whole_report([]), QUERY, PageQuery(DEFAULT_PAGE_ROWS, None))
     assert (page["rows"], page["has_more"], page["next_page"]) == ([], False, None)
-    assert page["total"] == {"cost_usd": "0", "tokens": 0}
+    assert page["total"] == {"cost_usd": "0", "list_cost_usd": "0", "tokens": 0}
 
 
 def test_a_page_boundary_holds_when_rows_appear_or_vanish_between_pages():

@@ -78,8 +78,12 @@ def test_one_chunk_stores_its_days_exactly_and_a_rerun_writes_nothing(storage):
     api = FakeAdminApi(costs={day: [cost_row("123.456")]})
     chunk = chunk_of(record, day, day + timedelta(days=2))
 
-    first = backfill.run_chunk(chunk, secrets=secrets, client_factory=lambda k, d: api, deadline=None, storage=storage)
-    again = backfill.run_chunk(chunk, secrets=secrets, client_factory=lambda k, d: api, deadline=None, storage=storage)
+    first = backfill.run_chunk(
+        chunk, secrets=secrets, client_factory=lambda k, d: api, deadline=None, source="legacy", storage=storage
+    )
+    again = backfill.run_chunk(
+        chunk, secrets=secrets, client_factory=lambda k, d: api, deadline=None, source="legacy", storage=storage
+    )
 
     items = list(storage.costs.iter_cost_items(TENANT, record.connection_id, day, day))
     assert [i.cost_usd for i in items] == [Decimal("1.23456")]
@@ -106,14 +110,27 @@ def test_a_failing_chunk_records_our_code_and_raises_for_the_state_machine_to_re
     chunk = chunk_of(record, TODAY, TODAY + timedelta(days=1))
     storage.connections.plan_chunks(TENANT, record.connection_id, 1, [(chunk.start, chunk.end)])
     with pytest.raises(AdminApiUnavailableError):
-        backfill.run_chunk(chunk, secrets=secrets, client_factory=lambda k, d: api, deadline=None, storage=storage)
+        backfill.run_chunk(
+            chunk, secrets=secrets, client_factory=lambda k, d: api, deadline=None, source="legacy", storage=storage
+        )
     assert storage.connections.list_chunks(TENANT, record.connection_id)[0].error_code == "anthropic_unavailable"
 
 
 def plan(storage, record) -> list[Chunk]:
-    return backfill.plan_backfill(
+    """The planned chunks, oldest first."""
+    planned = backfill.plan_backfill(
         TENANT, record.connection_id, record.backfill_run, "full", today=TODAY, storage=storage
     )
+    return sorted(planned, key=lambda chunk: chunk.start)
+
+
+def test_plan_puts_the_newest_month_first_so_recent_spend_shows_first(storage):
+    record, _, _ = connect(storage)
+    planned = backfill.plan_backfill(
+        TENANT, record.connection_id, record.backfill_run, "full", today=TODAY, storage=storage
+    )
+    assert [c.start for c in planned] == sorted((c.start for c in planned), reverse=True)
+    assert planned[0].end == TODAY + timedelta(days=1)
 
 
 def test_plan_covers_365_days_in_monthly_chunks_through_today(storage):
@@ -200,10 +217,22 @@ def test_sync_rewrites_the_trailing_window_and_a_quiet_hour_writes_nothing(stora
     api = FakeAdminApi(costs={day: [cost_row("250")]})
 
     first = sync.sync_connection(
-        TENANT, record.connection_id, secrets=secrets, client_factory=lambda k, d: api, deadline=None, storage=storage
+        TENANT,
+        record.connection_id,
+        secrets=secrets,
+        client_factory=lambda k, d: api,
+        deadline=None,
+        source="legacy",
+        storage=storage,
     )
     quiet = sync.sync_connection(
-        TENANT, record.connection_id, secrets=secrets, client_factory=lambda k, d: api, deadline=None, storage=storage
+        TENANT,
+        record.connection_id,
+        secrets=secrets,
+        client_factory=lambda k, d: api,
+        deadline=None,
+        source="legacy",
+        storage=storage,
     )
 
     assert (first.status, first.items_written) == ("synced", 1)
@@ -216,7 +245,13 @@ def test_sync_with_a_rejected_key_marks_the_connection_revoked(storage, monkeypa
     record, secrets = active_connection(storage)
     api = FakeAdminApi(failure=AdminApiAuthError("invalid x-api-key", status=401))
     outcome = sync.sync_connection(
-        TENANT, record.connection_id, secrets=secrets, client_factory=lambda k, d: api, deadline=None, storage=storage
+        TENANT,
+        record.connection_id,
+        secrets=secrets,
+        client_factory=lambda k, d: api,
+        deadline=None,
+        source="legacy",
+        storage=storage,
     )
     current = storage.connections.get_connection(TENANT, record.connection_id)
     assert outcome.status == "revoked" and current.status == "revoked" and current.last_error_code == "key_revoked"
@@ -226,7 +261,13 @@ def test_sync_of_a_connection_that_is_not_active_is_skipped(storage):
     record, secrets, _ = connect(storage)
     api = FakeAdminApi()
     outcome = sync.sync_connection(
-        TENANT, record.connection_id, secrets=secrets, client_factory=lambda k, d: api, deadline=None, storage=storage
+        TENANT,
+        record.connection_id,
+        secrets=secrets,
+        client_factory=lambda k, d: api,
+        deadline=None,
+        source="legacy",
+        storage=storage,
     )
     assert outcome.status == "skipped" and api.asked == []
 
@@ -237,7 +278,13 @@ def test_disconnect_deletes_the_key_at_once_and_purge_leaves_nothing_of_the_conn
     day = TODAY - timedelta(days=1)
     api = FakeAdminApi(costs={day: [cost_row("250")]})
     sync.sync_connection(
-        TENANT, record.connection_id, secrets=secrets, client_factory=lambda k, d: api, deadline=None, storage=storage
+        TENANT,
+        record.connection_id,
+        secrets=secrets,
+        client_factory=lambda k, d: api,
+        deadline=None,
+        source="legacy",
+        storage=storage,
     )
 
     kept, purged = connections.disconnect(TENANT, record.connection_id, purge=False, secrets=secrets, storage=storage)

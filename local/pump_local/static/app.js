@@ -26,7 +26,12 @@
     cost_type: "Cost type",
     token_type: "Token type",
   };
-  const COST_TYPES = { tokens: "Tokens", web_search: "Web search", code_execution: "Code execution" };
+  const COST_TYPES = {
+    tokens: "Tokens",
+    web_search: "Web search",
+    code_execution: "Code execution",
+    session_usage: "Agent sessions",
+  };
   const TOKEN_TYPES = {
     uncached_input_tokens: "Input",
     output_tokens: "Output",
@@ -34,9 +39,40 @@
     "cache_creation.ephemeral_5m_input_tokens": "Cache write (5 min)",
     "cache_creation.ephemeral_1h_input_tokens": "Cache write (1 h)",
   };
+  // What the chart's "Break down by" choices are called in sentences (the chart's accessible name).
+  const SERIES_NAMES = {
+    model: "model",
+    workspace_id: "workspace",
+    api_key_id: "API key",
+    actor: "person or service account",
+    product: "product",
+  };
+  // Breakdowns only an API that reads Anthropic's analytics source offers (it then sends `list_cost_usd`).
+  const ANALYTICS_SERIES = ["actor", "product"];
+  const PRODUCTS = {
+    claude_code: "Claude Code",
+    messages_api: "Messages API",
+    message_batches_api: "Message Batches API",
+    claude_console: "Console / Workbench",
+    managed_agents_api: "Managed Agents API",
+  };
+  const BEFORE_ANALYTICS = "unknown"; // what the API says for a dimension the legacy source does not report
+  const ACTOR_KINDS = {
+    user_actor: "person",
+    service_account_actor: "service account",
+    federated_actor: "federated identity",
+    api_actor: "API key",
+  };
+  const ALLOCATIONS = {
+    billed: "billed per key",
+    proportional: "allocated",
+    unattributed: "unattributed",
+    mixed: "billed + allocated",
+  };
   // Okabe–Ito, reordered so neighbours differ; "Other" is grey.
   const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7A5195", "#B8860B"];
   const OTHER_COLOR = "#8A8F98";
+  const NEUTRALS = ["#B3B8BF", "#5E646D", "#D0D4D9"]; // residual buckets (unattributed, before analytics…)
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -152,6 +188,17 @@
     return (negative ? "-" : "") + whole + (fraction ? `.${fraction}` : "");
   }
 
+  function negateDecimal(text) {
+    const value = String(text);
+    return value.startsWith("-") ? value.slice(1) : `-${value}`;
+  }
+
+  /** Exact a − b of two decimal strings (null unless both are decimals). */
+  function subtractDecimals(a, b) {
+    if (!parseDecimal(a) || !parseDecimal(b)) return null;
+    return sumDecimals([a, negateDecimal(b)]);
+  }
+
   function groupThousands(digits) {
     return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   }
@@ -171,6 +218,11 @@
 
   function formatInt(n) {
     return groupThousands(String(Math.trunc(Number(n) || 0)));
+  }
+
+  /** A token count; null when the API has none for this breakdown (shown as a dash, never as 0). */
+  function formatTokens(n) {
+    return n === null || n === undefined ? "—" : formatInt(n);
   }
 
   /** Chart axis labels only (approximate by nature). */
@@ -287,6 +339,10 @@
         return row.workspace_name || value || "Default workspace";
       case "api_key_id":
         return row.api_key_hint ? `${row.api_key_name} (${row.api_key_hint})` : row.api_key_name || value;
+      case "actor":
+        return actorLabel(row);
+      case "product":
+        return productLabel(value);
       case "cost_type":
         return COST_TYPES[value] || value || "—";
       case "token_type":
@@ -294,6 +350,23 @@
       default:
         return value ?? "—";
     }
+  }
+
+  /** A person or other identity: by name, else email, else id; rows without one say why. */
+  function actorLabel(row) {
+    if (row.actor_type === BEFORE_ANALYTICS) return "Before analytics (no per-person detail)";
+    return row.actor_name || row.actor_email || row.actor_id || "Unattributed (no identity from Anthropic)";
+  }
+
+  /** "person", "service account"…: what kind of identity an actor row is, when Anthropic says. */
+  function actorKind(row) {
+    return ACTOR_KINDS[row.actor_type] || "";
+  }
+
+  function productLabel(product) {
+    if (product === null || product === undefined) return "No product (e.g. code execution)";
+    if (product === BEFORE_ANALYTICS) return "Before analytics (product not reported)";
+    return PRODUCTS[product] || product;
   }
 
   function unknownText(unknown) {
@@ -666,6 +739,7 @@
       const report = await loadCostReport(range, [range.bucket, series]);
       if (seq !== state.chartSeq) return;
       showSpendError(null);
+      offerAnalyticsBreakdowns(report);
       renderTotal(report);
       renderChart(report, range, series);
     } catch (error) {
@@ -709,12 +783,17 @@
       amount.title = `${total.cost_usd} ${report.currency || "USD"} (exact)`;
       $("total-exact").textContent = `Exact: ${total.cost_usd} ${report.currency || "USD"}`;
     }
-    $("total-tokens").textContent = `${formatInt(total.tokens)} tokens · ${report.from} → ${report.to}`;
+    const tokens = total.tokens === null || total.tokens === undefined ? "" : `${formatInt(total.tokens)} tokens · `;
+    $("total-tokens").textContent = `${tokens}${report.from} → ${report.to}`;
+    renderDiscount(report);
+    renderSources(report);
 
     const unknown = unknownText(total.cost_unknown);
     $("cost-unknown-notice").hidden = !unknown;
+    const legacy = legacySpans(report);
+    const when = legacy.length ? ` on days read from Anthropic's legacy cost report (${legacy.join(", ")})` : "";
     $("cost-unknown-text").textContent = unknown
-      ? `${unknown} ran on the priority tier, which Anthropic's cost report does not price. ` +
+      ? `${unknown} ran on the priority tier${when}, which that report does not price. ` +
         "They are listed below but not counted in the total (never as $0)."
       : "";
 
@@ -723,6 +802,65 @@
     $("spend-data").hidden = empty;
     $("total-card").hidden = empty;
     $("spend-empty-text").textContent = emptyReason();
+  }
+
+  /** The range's discount, list price − net, exactly; said to be unknown (never $0) when some days lack a list
+   * price. An API that sends no list prices at all gets no discount figure. */
+  function renderDiscount(report) {
+    const total = report.total || {};
+    const box = $("discount");
+    box.hidden = !("list_cost_usd" in total);
+    if (box.hidden) return;
+    const amount = $("discount-amount");
+    const detail = $("discount-detail");
+    const known = total.list_cost_usd !== null && total.cost_usd !== null && total.cost_usd !== undefined;
+    const discount = known ? subtractDecimals(total.list_cost_usd, total.cost_usd) : null;
+    amount.dataset.exact = discount ?? "";
+    amount.classList.toggle("unknown", discount === null);
+    if (discount === null) {
+      amount.textContent = "Unknown";
+      amount.title = "";
+      detail.textContent = unknownDiscountReason(report);
+      detail.title = "";
+      return;
+    }
+    amount.textContent = formatUsd(discount);
+    amount.title = `${discount} ${report.currency || "USD"} (exact)`;
+    detail.textContent = `List price ${formatUsd(total.list_cost_usd)} − net ${formatUsd(total.cost_usd)}`;
+    detail.title = `${total.list_cost_usd} − ${total.cost_usd} = ${discount} (exact)`;
+  }
+
+  function unknownDiscountReason(report) {
+    const legacy = legacySpans(report);
+    if (legacy.length) {
+      const days = legacy.join(", ");
+      return `Unknown for days before the analytics API (${days}): Anthropic's legacy cost report has no list price.`;
+    }
+    if ((report.total || {}).cost_usd === null) return "Unknown: part of the usage has no cost (priority tier).";
+    return "Unknown: some days in this range have no list price.";
+  }
+
+  /** "2025-12-01 → 2025-12-31" for each stretch of the range read from Anthropic's legacy reports. */
+  function legacySpans(report) {
+    return (report.sources || []).filter((s) => s.source === "legacy").map((s) => `${s.from} → ${s.to}`);
+  }
+
+  function renderSources(report) {
+    const names = { analytics: "Anthropic's analytics API", legacy: "legacy cost report" };
+    const sources = report.sources || [];
+    $("total-sources").textContent = sources.length
+      ? `Source: ${sources.map((s) => `${names[s.source] || s.source} ${s.from} → ${s.to}`).join("; ")}`
+      : "";
+  }
+
+  /** An API without the analytics source (no `list_cost_usd`) cannot break spend down by person or product. */
+  function offerAnalyticsBreakdowns(report) {
+    const available = "list_cost_usd" in (report.total || {});
+    for (const value of ANALYTICS_SERIES) {
+      const input = document.querySelector(`input[name="series"][value="${value}"]`);
+      input.disabled = !available;
+      input.labels[0].title = available ? "" : "This API does not break spend down this way yet.";
+    }
   }
 
   function emptyReason() {
@@ -739,51 +877,208 @@
 
   function renderChart(report, range, seriesDim) {
     const rows = report.rows || [];
-    const slots = slotsFor(range);
     $("chart-title").textContent = range.bucket === "date" ? "Spend per day" : "Spend per month";
+    const series = colourSeries(foldIntoOther(seriesOf(rows, seriesDim)));
+    const stacks = stacksOf(slotsFor(range), series, range.bucket);
+    const provisional = provisionalSlots(report, range, stacks);
+    for (const stack of stacks) stack.provisional = provisional.has(stack.slot);
 
-    // Series ordered by their exact total; beyond MAX_SERIES they are folded into "Other".
-    const bySeries = new Map();
+    drawChart(stacks, series, range, seriesDim);
+    $("chart-legend").replaceChildren(...series.map((s) => legendItem(s, seriesDim)));
+    renderProvisionalNote(report, range, provisional.size > 0);
+    renderChartNotes(rows, seriesDim);
+  }
+
+  const OTHER_KEY = "__other__";
+
+  /** The key that tells one series from another: the row's group key (an actor's is its `actor` value, since a
+   * federated identity has no id; without one, its type and id). */
+  function seriesKey(dim, row) {
+    if (dim === "actor" && !("actor" in row)) return `${row.actor_type}:${row.actor_id}`;
+    if (dim === "model") return String(modelFamily(row.model));
+    return String(row[dim]);
+  }
+
+  const DATED_MODEL = /-[0-9]{8}$/;
+
+  /** One series per model across the change of source: the legacy reports name a model with its snapshot date
+   * (claude-sonnet-4-5-20250929), the analytics API without it (claude-sonnet-4-5). */
+  function modelFamily(model) {
+    return model === null || model === undefined ? model : model.replace(DATED_MODEL, "");
+  }
+
+  /** Buckets that are not a real value of the breakdown (no model, before analytics, unattributed): greys. */
+  function isResidual(dim, row) {
+    switch (dim) {
+      case "model":
+        return row.model === null;
+      case "actor":
+        return row.actor_type === BEFORE_ANALYTICS || (!row.actor_id && !row.actor_name && !row.actor_email);
+      case "product":
+        return row.product === null || row.product === BEFORE_ANALYTICS;
+      default:
+        return false;
+    }
+  }
+
+  /** One series per value of the breakdown, largest exact total first. */
+  function seriesOf(rows, dim) {
+    const byKey = new Map();
     for (const row of rows) {
-      const key = String(row[seriesDim]);
-      if (!bySeries.has(key)) bySeries.set(key, { key, label: dimensionLabel(seriesDim, row), rows: [] });
-      bySeries.get(key).rows.push(row);
+      const key = seriesKey(dim, row);
+      if (!byKey.has(key)) {
+        const label = dim === "model" && row.model ? modelFamily(row.model) : dimensionLabel(dim, row);
+        byKey.set(key, { key, label, residual: isResidual(dim, row), first: row, rows: [] });
+      }
+      byKey.get(key).rows.push(row);
     }
-    let series = [...bySeries.values()];
-    for (const s of series) s.total = sumDecimals(s.rows.map((r) => r.cost_usd)) ?? "0";
-    series.sort((a, b) => Number(b.total) - Number(a.total)); // ordering only
-    if (series.length > MAX_SERIES) {
-      const rest = series.slice(MAX_SERIES - 1);
-      const other = { key: "__other__", label: `Other (${rest.length})`, rows: rest.flatMap((s) => s.rows) };
-      other.total = sumDecimals(other.rows.map((r) => r.cost_usd)) ?? "0";
-      series = [...series.slice(0, MAX_SERIES - 1), other];
-    }
-    series.forEach((s, i) => {
-      const grey = s.key === "__other__" || (s.key === "null" && seriesDim === "model");
-      s.color = grey ? OTHER_COLOR : PALETTE[i % PALETTE.length];
-    });
+    const series = [...byKey.values()];
+    for (const s of series) s.total = exactTotal(s.rows);
+    return series.sort((a, b) => Number(b.total) - Number(a.total)); // ordering only
+  }
 
-    // cell[slot][series index] = exact decimal string of that bar segment
+  function exactTotal(rows) {
+    return sumDecimals(rows.map((r) => r.cost_usd)) ?? "0";
+  }
+
+  /** Beyond MAX_SERIES, the smallest series are folded into one "Other". */
+  function foldIntoOther(series) {
+    if (series.length <= MAX_SERIES) return series;
+    const rest = series.slice(MAX_SERIES - 1);
+    const rows = rest.flatMap((s) => s.rows);
+    const other = { key: OTHER_KEY, label: `Other (${rest.length})`, residual: true, first: null, rows };
+    other.total = exactTotal(rows);
+    return [...series.slice(0, MAX_SERIES - 1), other];
+  }
+
+  function colourSeries(series) {
+    let coloured = 0;
+    let grey = 0;
+    for (const s of series) {
+      if (s.key === OTHER_KEY) s.color = OTHER_COLOR;
+      else if (s.residual) s.color = NEUTRALS[grey++ % NEUTRALS.length];
+      else s.color = PALETTE[coloured++ % PALETTE.length];
+    }
+    return series;
+  }
+
+  /** Per slot (day or month): the exact amount of each series, in series order, and their sum. */
+  function stacksOf(slots, series, bucket) {
     const cells = new Map(slots.map((slot) => [slot, series.map(() => [])]));
     series.forEach((s, i) => {
       for (const row of s.rows) {
-        const slotCell = cells.get(row[range.bucket]);
+        const slotCell = cells.get(row[bucket]);
         if (slotCell && row.cost_usd !== null) slotCell[i].push(row.cost_usd);
       }
     });
-    const stacks = slots.map((slot) => {
+    return slots.map((slot) => {
       const parts = cells.get(slot).map((values) => sumDecimals(values));
       return { slot, parts, total: sumDecimals(parts) };
     });
+  }
 
-    drawChart(stacks, series, range, seriesDim);
-    $("chart-legend").replaceChildren(
-      ...series.map((s) => {
-        const swatch = el("span", { className: "swatch", "aria-hidden": "true" });
-        swatch.style.background = s.color;
-        return el("li", {}, swatch, el("span", { text: s.label }), " ", money(s.total));
-      }),
+  /** The slots Anthropic may still revise: days after `settled_through` (months holding one), and any row the API
+   * marks provisional. An API that says neither marks nothing. */
+  function provisionalSlots(report, range, stacks) {
+    const marked = new Set();
+    const settled = report.settled_through;
+    if (settled) {
+      for (const { slot } of stacks) if (lastDayOf(slot, range) > settled) marked.add(slot);
+    }
+    for (const row of report.rows || []) if (row.provisional === true) marked.add(row[range.bucket]);
+    return marked;
+  }
+
+  /** A day slot's day; a month slot's last day within the range. */
+  function lastDayOf(slot, range) {
+    if (slot.length === 10) return slot;
+    const [year, month] = slot.split("-").map(Number);
+    const monthEnd = isoDay(new Date(Date.UTC(year, month, 0))); // day 0 of the next month
+    return monthEnd < range.to ? monthEnd : range.to;
+  }
+
+  function legendItem(s, dim) {
+    const swatch = el("span", { className: "swatch", "aria-hidden": "true" });
+    swatch.style.background = s.color;
+    const detail = seriesDetail(s, dim);
+    return el(
+      "li",
+      { "data-series": s.key, title: s.first && s.first.actor_note },
+      swatch,
+      el("span", { className: "series-label", text: s.label }),
+      detail ? " " : null,
+      detail ? el("span", { className: "series-detail muted", text: `(${detail})` }) : null,
+      " ",
+      money(s.total),
     );
+  }
+
+  /** What kind of identity an actor series is; how an API key's cost was attributed. */
+  function seriesDetail(s, dim) {
+    if (!s.first) return "";
+    if (dim === "actor") return actorKind(s.first);
+    if (dim === "api_key_id") return ALLOCATIONS[allocationOf(s.rows)] || "";
+    return "";
+  }
+
+  /** "billed", "proportional"… when every row says the same; "mixed" when they differ. */
+  function allocationOf(rows) {
+    const methods = new Set(rows.map((r) => r.allocation).filter(Boolean));
+    if (methods.size > 1) return "mixed";
+    return methods.size ? [...methods][0] : null;
+  }
+
+  function renderProvisionalNote(report, range, shown) {
+    const after = report.settled_through ? ` (after ${report.settled_through})` : "";
+    const what = range.bucket === "date" ? "these days" : "days in these months";
+    $("chart-provisional").hidden = !shown;
+    $("chart-provisional-text").textContent = shown
+      ? `Hatched bars are provisional: Anthropic may still revise ${what}${after}.`
+      : "";
+  }
+
+  /** Sentences about the breakdown itself: how API-key cost was attributed, what the API says about identities. */
+  function renderChartNotes(rows, dim) {
+    const notes = [];
+    if (dim === "api_key_id") notes.push(...allocationNotes(rows));
+    if (dim === "actor") notes.push(...actorNotes(rows));
+    const analyticsOnly = ANALYTICS_SERIES.includes(dim);
+    const legacy = analyticsOnly ? rows.filter((r) => r[dim] === BEFORE_ANALYTICS) : [];
+    if (legacy.length && !legacy.some((r) => r.actor_note)) {
+      notes.push("Days read from Anthropic's legacy cost report have no per-person or per-product detail.");
+    }
+    $("chart-notes").replaceChildren(...notes.map((text) => el("li", { text })));
+  }
+
+  /** The API's sentences about identities, each after the names it applies to: "svac_01…: names can't be read". */
+  function actorNotes(rows) {
+    const namesByNote = new Map();
+    for (const row of rows) {
+      if (!row.actor_note) continue;
+      if (!namesByNote.has(row.actor_note)) namesByNote.set(row.actor_note, new Set());
+      namesByNote.get(row.actor_note).add(actorLabel(row));
+    }
+    return [...namesByNote].map(([note, names]) => `${listNames([...names])}: ${note}`);
+  }
+
+  function listNames(names, shown = 3) {
+    if (names.length <= shown) return names.join(", ");
+    return `${names.slice(0, shown).join(", ")} and ${names.length - shown} more`;
+  }
+
+  function allocationNotes(rows) {
+    const methods = new Set(rows.map((r) => r.allocation));
+    const notes = [];
+    if (methods.has("billed") || methods.has("mixed")) {
+      notes.push("Billed per key: Anthropic's own per-key cost, on the days read from its analytics API.");
+    }
+    if (methods.has("proportional") || methods.has("mixed")) {
+      notes.push(
+        "Allocated: where Anthropic reported cost per workspace only (its legacy cost report), a workspace's cost " +
+          "is split across its keys in proportion to their usage.",
+      );
+    }
+    return notes;
   }
 
   function niceCeiling(value) {
@@ -793,6 +1088,8 @@
     return 10 * magnitude;
   }
 
+  const HATCH_ID = "provisional-hatch";
+
   function drawChart(stacks, series, range, seriesDim) {
     const width = 900;
     const height = 280;
@@ -801,18 +1098,26 @@
     const plotH = height - margin.top - margin.bottom;
     const heights = stacks.map((s) => s.parts.map((p) => (p ? Number(p) : 0))); // geometry only
     const max = niceCeiling(Math.max(0, ...heights.map((h) => h.reduce((a, b) => a + b, 0))));
-    const y = (v) => margin.top + plotH - (v / max) * plotH;
     const slotW = plotW / stacks.length;
-    const barW = Math.max(1, slotW * (stacks.length > 60 ? 0.9 : 0.75));
+    const geometry = {
+      y: (v) => margin.top + plotH - (v / max) * plotH,
+      slotX: (i) => margin.left + i * slotW,
+      slotW,
+      barW: Math.max(1, slotW * (stacks.length > 60 ? 0.9 : 0.75)),
+      top: margin.top,
+      plotH,
+    };
+    const y = geometry.y;
 
-    const by = { model: "model", workspace_id: "workspace", api_key_id: "API key (allocated)" }[seriesDim];
     const per = range.bucket === "date" ? "day" : "month";
+    const by = SERIES_NAMES[seriesDim] || seriesDim;
     const root = svg("svg", {
       viewBox: `0 0 ${width} ${height}`,
       role: "img",
       "aria-label": `Stacked bar chart of spend per ${per} by ${by}, ${range.from} to ${range.to}.`,
       className: "chart-svg",
     });
+    root.append(hatchPattern());
 
     for (let i = 0; i <= 4; i += 1) {
       const value = (max / 4) * i;
@@ -824,40 +1129,65 @@
 
     const labelEvery = Math.ceil(stacks.length / 10);
     stacks.forEach((stack, i) => {
-      const x = margin.left + i * slotW + (slotW - barW) / 2;
-      const group = svg("g", { className: "bar" });
-      const lines = [`${stack.slot}: ${stack.total === null ? "no spend" : formatUsd(stack.total)}`];
-      let base = 0;
-      stack.parts.forEach((part, s) => {
-        if (!part) return;
-        lines.push(`${series[s].label}: ${formatUsd(part)}`);
-        const h = heights[i][s];
-        const top = y(base + h);
-        group.append(
-          svg("rect", { x, y: top, width: barW, height: Math.max(0, y(base) - top), fill: series[s].color }),
-        );
-        base += h;
-      });
-      group.prepend(svg("title", {}, lines.join("\n")));
-      // an invisible full-height target so thin bars still show their tooltip
-      const slotX = margin.left + i * slotW;
-      group.append(svg("rect", { x: slotX, y: margin.top, width: slotW, height: plotH, className: "hit" }));
-      root.append(group);
+      root.append(drawBar(stack, heights[i], series, geometry, i));
       if (i % labelEvery === 0) {
-        const cx = margin.left + i * slotW + slotW / 2;
+        const cx = geometry.slotX(i) + slotW / 2;
         root.append(svg("text", { x: cx, y: height - 10, className: "axis x" }, slotLabel(stack.slot)));
       }
     });
     root.append(
-      svg("line", {
-        x1: margin.left,
-        x2: width - margin.right,
-        y1: y(0),
-        y2: y(0),
-        className: "baseline",
-      }),
+      svg("line", { x1: margin.left, x2: width - margin.right, y1: y(0), y2: y(0), className: "baseline" }),
     );
     $("chart-svg").replaceChildren(root);
+  }
+
+  /** Diagonal light stripes, laid over the bars of provisional days. */
+  function hatchPattern() {
+    const pattern = svg(
+      "pattern",
+      { id: HATCH_ID, width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" },
+      svg("rect", { width: 2.5, height: 6, className: "hatch-stripe" }),
+    );
+    return svg("defs", {}, pattern);
+  }
+
+  /** One slot's stacked bar, its tooltip, and (provisional slots) a light band behind it and hatching over it. */
+  function drawBar(stack, heights, series, geometry, i) {
+    const { y, barW, slotW } = geometry;
+    const slotX = geometry.slotX(i);
+    const x = slotX + (slotW - barW) / 2;
+    const group = svg("g", {
+      className: stack.provisional ? "bar provisional" : "bar",
+      "data-slot": stack.slot,
+      "data-provisional": stack.provisional ? "true" : "false",
+    });
+    const amount = stack.total === null ? "no spend" : formatUsd(stack.total);
+    const revisable = stack.provisional ? " (provisional: Anthropic may still revise it)" : "";
+    const lines = [`${stack.slot}: ${amount}${revisable}`];
+    if (stack.provisional) {
+      group.append(
+        svg("rect", { x: slotX, y: geometry.top, width: slotW, height: geometry.plotH, className: "provisional-band" }),
+      );
+    }
+    let base = 0;
+    stack.parts.forEach((part, s) => {
+      if (!part) return;
+      lines.push(`${series[s].label}: ${formatUsd(part)}`);
+      const top = y(base + heights[s]);
+      const height = Math.max(0, y(base) - top);
+      group.append(svg("rect", { x, y: top, width: barW, height, fill: series[s].color, className: "segment" }));
+      base += heights[s];
+    });
+    if (stack.provisional && base > 0) {
+      const top = y(base);
+      group.append(
+        svg("rect", { x, y: top, width: barW, height: y(0) - top, fill: `url(#${HATCH_ID})`, className: "hatch" }),
+      );
+    }
+    group.prepend(svg("title", {}, lines.join("\n")));
+    // an invisible full-height target so thin bars still show their tooltip
+    group.append(svg("rect", { x: slotX, y: geometry.top, width: slotW, height: geometry.plotH, className: "hit" }));
+    return group;
   }
 
   function renderTable(report, dims) {
@@ -870,7 +1200,7 @@
       ...(dims.length ? dims : ["__all__"]).map((d) => el("th", { scope: "col", text: DIMENSIONS[d] || "Usage" })),
       numeric("Tokens"),
       numeric("Cost (USD)"),
-      showUnknown ? numeric("Tokens at unknown cost (priority tier)") : null,
+      ...(showUnknown ? [numeric("Tokens at unknown cost (priority tier)")] : []),
     );
     const bodyRows = dims.length ? rows : [];
     $("breakdown-body").replaceChildren(
@@ -881,7 +1211,7 @@
           ...dims.map((d, i) =>
             el(i === 0 ? "th" : "td", { scope: i === 0 ? "row" : null, text: dimensionLabel(d, row), title: row[d] }),
           ),
-          el("td", { className: "num", text: formatInt(row.tokens) }),
+          el("td", { className: "num", text: formatTokens(row.tokens) }),
           el("td", { className: "num" }, money(row.cost_usd)),
           showUnknown ? unknownCell(row.cost_unknown) : null,
         ),
@@ -893,7 +1223,7 @@
         "tr",
         {},
         el("th", { scope: "row", colspan: Math.max(1, dims.length), text: "Total" }),
-        el("td", { className: "num", text: formatInt(total.tokens) }),
+        el("td", { className: "num", text: formatTokens(total.tokens) }),
         el("td", { className: "num" }, money(total.cost_usd)),
         showUnknown ? unknownCell(total.cost_unknown) : null,
       ),

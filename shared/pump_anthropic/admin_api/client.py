@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import requests
@@ -60,6 +61,8 @@ _TRANSIENT_TRANSPORT_ERRORS = (
 
 PageT = TypeVar("PageT", bound=BaseModel)
 Params = list[tuple[str, str]]
+_last_id: Callable[[Any], str | None] = attrgetter("last_id")
+_next_page: Callable[[Any], str | None] = attrgetter("next_page")
 
 
 def _package_version() -> str:
@@ -92,6 +95,7 @@ class AdminApiClient:
         max_pages: int = 500,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        request_gate: Callable[[], None] | None = None,
     ) -> None:
         if not isinstance(admin_key, SecretStr):
             raise TypeError("admin_key must be a pydantic.SecretStr")
@@ -112,6 +116,7 @@ class AdminApiClient:
         self._session = session or requests.Session()
         self._sleep = sleep
         self._clock = clock
+        self._request_gate = request_gate  # before every request sent, retries too; may sleep; never retried
         self.request_count = 0
         self.retry_count = 0
         # A retry's sleep must leave at least this long before the deadline for the attempt it precedes.
@@ -137,9 +142,10 @@ class AdminApiClient:
         """The organisation the key belongs to; the cheapest call that proves a key works."""
         return self._get_model("/v1/organizations/me", [], Organization)
 
-    def iter_workspaces(self, include_archived: bool = True) -> Iterator[Workspace]:
-        """Every workspace (the Default workspace is not one of them), following `after_id` pages."""
+    def iter_workspaces(self, include_archived: bool = True, include_default: bool = False) -> Iterator[Workspace]:
+        """Every workspace, following `after_id` pages; the Default workspace (first) only with `include_default`."""
         params = [("limit", str(LIST_PAGE_LIMIT)), ("include_archived", _bool_param(include_archived))]
+        params += [("include_default", "true")] if include_default else []
         return self._paginate("/v1/organizations/workspaces", params, WorkspacePage, "after_id", _last_id)
 
     def iter_api_keys(self, status: str | None = None, workspace_id: str | None = None) -> Iterator[ApiKey]:
@@ -244,12 +250,22 @@ class AdminApiClient:
             before_sleep=self._log_retry,
             min_attempt_seconds=self.min_attempt_seconds,
         )
-        return retrying(self._attempt, path, params, headers)
+        try:
+            return retrying(self._attempt, path, params, headers)
+        except _GateRefusal as refusal:
+            error = refusal.args[0]
+        raise error  # as the gate raised it: outside the `except`, so no __context__ of ours
 
     def _attempt(self, path: str, params: Params, headers: Mapping[str, str] | None = None) -> tuple[Any, str | None]:
         remaining = self._remaining()
         if remaining is not None and remaining <= 0:
             raise AdminApiUnavailableError(f"time budget exhausted before GET {path} could be sent")
+        if self._request_gate is not None:
+            try:
+                self._request_gate()
+            except Exception as exc:
+                raise _GateRefusal(exc) from None
+            remaining = self._remaining()  # the gate may have slept (never past the deadline)
         self.request_count += 1
         outcome = self._send(path, params, remaining, headers)
         if isinstance(outcome, AdminApiError):
@@ -352,6 +368,10 @@ class AdminApiClient:
         )
 
 
+class _GateRefusal(Exception):
+    """Carries what the request gate raised (`args[0]`) through the retry loop, which must not retry it."""
+
+
 def _error_class(status: int) -> type[AdminApiError]:
     if status == 401:
         return AdminApiAuthError
@@ -391,14 +411,6 @@ def _str_or_none(value: Any) -> str | None:
 
 def _bool_param(value: bool) -> str:
     return "true" if value else "false"
-
-
-def _last_id(page: Any) -> str | None:
-    return page.last_id
-
-
-def _next_page(page: Any) -> str | None:
-    return page.next_page
 
 
 def _summarise(exc: ValidationError) -> str:

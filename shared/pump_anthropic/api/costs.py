@@ -15,6 +15,7 @@ from pump_anthropic.clock import utc_now
 from pump_anthropic.domain import export, report
 from pump_anthropic.exceptions import STORAGE_ERRORS, ExportTooLargeError, InvalidQueryError, TenantRateLimitedError
 from pump_anthropic.logic import read
+from pump_anthropic.settings import settings
 
 router = APIGatewayHttpRouter()
 
@@ -50,9 +51,12 @@ def get_costs(
     ] = None,
 ) -> Response[dict]:
     tenant = tenant_id(router)
-    query = report.parse_cost_query(from_, to, group_by, today=utc_now().date())
+    today = utc_now().date()
+    query = report.parse_cost_query(from_, to, group_by, today=today)
     page_query = report.parse_page_query(limit, page, query)
-    return json_response(200, report.page_of_report(read.cost_report(tenant, query), query, page_query))
+    windows = {"legacy": settings().sync_lookback_days, "analytics": settings().analytics_reread_days}
+    body = read.cost_report(tenant, query, today=today, restatement_days=windows)
+    return json_response(200, report.page_of_report(body, query, page_query))
 
 
 @router.get(

@@ -29,6 +29,8 @@ from pump_anthropic.exceptions import (
     TenantRateLimitedError,
 )
 from pump_anthropic.logic import connections
+from pump_anthropic.logic.sources import source_coverage
+from pump_anthropic.settings import settings
 
 router = APIGatewayHttpRouter()
 PURGE_KEEPS = (
@@ -82,8 +84,28 @@ def connection_body(record: ConnectionRecord) -> dict:
         "last_error": (
             {"code": record.last_error_code, "message": record.last_error_message} if record.last_error_code else None
         ),
+        "cost_source": cost_source_body(record),
         "created_at": _iso(record.created_at),
         "updated_at": _iso(record.updated_at),
+    }
+
+
+def cost_source_body(record: ConnectionRecord) -> dict:
+    """Which API covers which stored days: the backfill's chunks, then what the latest sync re-read."""
+    ranges: list[dict] = []
+    refreshed: list[str] = []
+    for chunk in sorted(record.chunks, key=lambda c: c.start):
+        if chunk.source:
+            ranges += chunk.source.get("sources") or []
+            refreshed += [chunk.source["data_refreshed_at"]] if chunk.source.get("data_refreshed_at") else []
+    last_sync = record.last_sync or {}
+    ranges += last_sync.get("sources") or []
+    if last_sync.get("data_refreshed_at"):
+        refreshed.append(last_sync["data_refreshed_at"])
+    return {
+        "setting": settings().cost_source,
+        "coverage": source_coverage(ranges),
+        "data_refreshed_at": max(refreshed, default=None),
     }
 
 

@@ -45,6 +45,25 @@ class BackfillProgress(BaseModel):
     finished_at: str | None
 
 
+class SourceRange(BaseModel):
+    source: str = Field(
+        description="legacy (the usage and cost reports) or analytics (the Usage and Cost Analytics API)"
+    )
+    from_: str = Field(alias="from")
+    to: str
+    reason: str | None = Field(
+        default=None, description="Why days the analytics API should cover came from the legacy reports"
+    )
+
+
+class CostSource(BaseModel):
+    setting: str = Field(description="auto, legacy or analytics (ANTHROPIC_COST_SOURCE)")
+    coverage: list[SourceRange] = Field(description="Which API the stored days came from, oldest first")
+    data_refreshed_at: str | None = Field(
+        description="The analytics API's watermark at the last read: data after it is incomplete"
+    )
+
+
 class Connection(BaseModel):
     id: str
     status: str = Field(description="backfilling, active, revoked, error or disconnected")
@@ -54,6 +73,7 @@ class Connection(BaseModel):
     last_sync_at: str | None
     last_sync: dict[str, Any] | None
     last_error: ErrorDetail | None
+    cost_source: CostSource
     created_at: str | None
     updated_at: str | None
     purge: Purge | None = Field(default=None, description="Only in the answer to DELETE …?purge=true")
@@ -74,8 +94,14 @@ class CostUnknown(BaseModel):
 
 
 class CostFigures(BaseModel):
-    cost_usd: str | None = Field(description="Exact decimal string in USD; null when only unpriced usage exists")
-    tokens: int
+    cost_usd: str | None = Field(
+        description="Net cost (post-discount, pre-credit): exact decimal string in USD; null when only unpriced "
+        "usage exists"
+    )
+    list_cost_usd: str | None = Field(
+        description="List price in USD; null when any contributing day lacks it (days from the legacy reports)"
+    )
+    tokens: int | None = Field(description="Tokens; null for per-key, per-actor or per-product rows of analytics days")
     cost_unknown: CostUnknown | None = Field(
         default=None, description="Usage Anthropic reports without a cost (priority tier): never counted as $0"
     )
@@ -83,7 +109,10 @@ class CostFigures(BaseModel):
 
 class CostRow(CostFigures):
     """One group: the requested group_by dimensions (date, month, workspace_id, model, …), their display names
-    (workspace_name; api_key_name, api_key_hint and allocation when grouped by api_key_id), then the figures."""
+    (workspace_name; api_key_name, api_key_hint and allocation — billed, proportional, unattributed or mixed — when
+    grouped by api_key_id; actor_type, actor_id, actor_name, actor_email and actor_note when grouped by actor),
+    `provisional` when grouped by date, then the figures. Days from the legacy reports have actor, product and
+    speed "unknown"."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -93,6 +122,10 @@ class CostReport(BaseModel):
     from_: str = Field(alias="from")
     to: str
     group_by: list[str]
+    settled_through: str | None = Field(
+        description="Days after this one may still be revised by Anthropic (provisional)"
+    )
+    sources: list[SourceRange] = Field(description="Which API each day of the range came from")
     total: CostFigures = Field(description="The whole range's total, the same on every page")
     rows: list[CostRow] = Field(description="This page's rows, sorted by their group_by values")
     has_more: bool = Field(description="Whether rows follow this page")

@@ -302,9 +302,20 @@ def plan_chunks(tenant_id: str, connection_id: str, run: int, chunks: Iterable[t
 
 def list_chunks(tenant_id: str, connection_id: str) -> list[ChunkProgress]:
     return [
-        ChunkProgress(m.start, m.end, m.status, m.error_code, m.error_message)
+        ChunkProgress(
+            m.start,
+            m.end,
+            m.status,
+            m.error_code,
+            m.error_message,
+            json.loads(m.source_json) if m.source_json else None,
+        )
         for m in ChunkModel.query(connection_pk(tenant_id, connection_id), ChunkModel.sk.startswith("CHUNK#"))
     ]
+
+
+def _json_or_none(text: str | None) -> dict | None:
+    return json.loads(text) if text else None
 
 
 def delete_chunks_not_in(tenant_id: str, connection_id: str, keep_starts: set[str]) -> None:
@@ -323,7 +334,7 @@ def record_chunk(
     *,
     status: str,
     end: str | None = None,
-    figures: dict[str, int] | None = None,
+    figures: dict[str, int | str] | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
 ) -> None:

@@ -10,7 +10,7 @@ content is unchanged is not written at all.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -21,7 +21,7 @@ from pump_anthropic.dal.models import DayDocModel, SyncStateModel
 from pump_anthropic.dal.table import batch_write, condition_failed, connection_pk, item_key, months, storage_error
 from pump_anthropic.domain import day_docs
 from pump_anthropic.domain.allocation import KeyShare
-from pump_anthropic.domain.day_docs import KEYS, LINES, StoredDay
+from pump_anthropic.domain.day_docs import LINES, StoredDay
 from pump_anthropic.domain.normalize import CostItem
 from pump_anthropic.domain.records import DayWriteFigures, StoredRollup
 
@@ -76,25 +76,28 @@ def replace_days(
     items: Iterable[CostItem],
     key_shares: Iterable[KeyShare] = (),
 ) -> DayWriteFigures:
-    """Make the stored days [first_day, last_day] equal `items` and their per-key `key_shares`.
-
-    Only days whose content changed are written (a quiet re-pull writes nothing); a day that vanished from
-    Anthropic's reports is deleted. Figures count stored days.
-    """
+    """Make the stored days [first_day, last_day] equal `items` and their per-key `key_shares` (legacy reports)."""
     lines: dict[date, list[CostItem]] = defaultdict(list)
     shares: dict[date, list[KeyShare]] = defaultdict(list)
     for item in items:
-        if first_day <= item.date <= last_day:
-            lines[item.date].append(item)
+        lines[item.date].append(item)
     for share in key_shares:
-        if first_day <= share.item.date <= last_day:
-            shares[share.item.date].append(share)
+        shares[share.item.date].append(share)
+    days = {day: day_docs.legacy_day(lines[day], shares[day]) for day in set(lines) | set(shares)}
+    return store_days(tenant_id, connection_id, first_day, last_day, days)
+
+
+def store_days(
+    tenant_id: str, connection_id: str, first_day: date, last_day: date, days: Mapping[date, dict[str, list]]
+) -> DayWriteFigures:
+    """Make the stored days [first_day, last_day] equal `days` (each day's projections; a day not in `days` had no
+    spend). Only days whose content changed are written (a quiet re-pull writes nothing); a day that vanished from
+    Anthropic's reports is deleted. Figures count stored days."""
     desired = {}
     day = first_day
     while day <= last_day:
-        desired[day] = day_docs.encode_day(
-            day, {LINES: day_docs.line_rows(lines[day]), KEYS: day_docs.key_rows(shares[day])}
-        )
+        projections = days.get(day)
+        desired[day] = None if projections is None else day_docs.encode_day(day, projections)
         day += timedelta(days=1)
     return apply_days(tenant_id, connection_id, desired)
 
@@ -221,9 +224,8 @@ def iter_cost_items(tenant_id: str, connection_id: str, first_day: date, last_da
 def iter_rollups(
     tenant_id: str, connection_ids: Iterable[str], first_day: date, last_day: date, *, by_api_key: bool = False
 ) -> Iterator[StoredRollup]:
-    """The tenant's days of [first_day, last_day] as rollup lines: cost lines, or with `by_api_key` per-key lines."""
-    projection = KEYS if by_api_key else LINES
+    """The tenant's days of [first_day, last_day] as rollup lines: cost lines, or with `by_api_key` the lines by API
+    key (and, on days from the analytics API, by actor and product)."""
     for connection_id in connection_ids:
         for day, projections in iter_days(tenant_id, connection_id, first_day, last_day):
-            dimensions, lines = day_docs.rollup_lines(projection, day, projections.get(projection, []))
-            yield StoredRollup(day, connection_id, dimensions, lines)
+            yield day_docs.rollup_of(day, connection_id, projections, who=by_api_key)

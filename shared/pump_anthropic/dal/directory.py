@@ -77,6 +77,24 @@ def api_key_names(tenant_id: str, connection_ids: Iterable[str]) -> dict[str, di
     return names
 
 
+_DEFAULT_WORKSPACE_SK = "DEFAULT_WORKSPACE"
+
+
+def put_default_workspace(tenant_id: str, connection_id: str, workspace_id: str) -> None:
+    """Remember the Default workspace's tagged id (the analytics API's name for what the legacy reports call null)."""
+    pk = connection_pk(tenant_id, connection_id)
+    WorkspaceModel(
+        pk, _DEFAULT_WORKSPACE_SK, item_type="default_workspace", workspace_id=workspace_id, name="Default workspace"
+    ).save()
+
+
+def default_workspace(tenant_id: str, connection_id: str) -> str | None:
+    try:
+        return WorkspaceModel.get(connection_pk(tenant_id, connection_id), _DEFAULT_WORKSPACE_SK).workspace_id
+    except WorkspaceModel.DoesNotExist:
+        return None
+
+
 def workspace_names(tenant_id: str, connection_ids: Iterable[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     for connection_id in connection_ids:

@@ -105,6 +105,8 @@ class ChunkModel(_Base):
     items_unchanged = NumberAttribute(default=0)
     items_deleted = NumberAttribute(default=0)
     anthropic_requests = NumberAttribute(default=0)
+    # {"sources": [{"source", "from", "to", "reason"?}], "data_refreshed_at"}: which API served the chunk's days.
+    source_json = UnicodeAttribute(null=True)
     error_code = UnicodeAttribute(null=True)
     error_message = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
 
@@ -22,3 +23,14 @@ def monthly_chunks(first_day: date, last_day: date) -> list[tuple[date, date]]:
         chunks.append((start, end))
         start = end
     return chunks
+
+
+def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """The days as runs of consecutive days: (first, last) pairs, oldest first."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs

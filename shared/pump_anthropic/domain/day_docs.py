@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from pump_anthropic.domain import analytics_days
 from pump_anthropic.domain.allocation import KeyShare
 from pump_anthropic.domain.normalize import CostItem
+from pump_anthropic.domain.records import StoredRollup
 from pump_anthropic.domain.rollups import (
     KEY_LINE_DIMENSIONS,
     LINE_DIMENSIONS,
@@ -31,6 +33,9 @@ from pump_anthropic.domain.rollups import (
 
 LINES = "LINES"
 KEYS = "KEYS"
+SOURCE = "SOURCE"
+LEGACY = "legacy"
+ANALYTICS = "analytics"
 # Compressed bytes per stored part: under DynamoDB's 400 KB item limit with room for the keys and attributes.
 MAX_PART_BYTES = 350_000
 COMPRESSION_LEVEL = 6
@@ -68,11 +73,13 @@ def item_row(item: CostItem) -> list:
         item.unit,
         item.description,
         item.currency,
+        *([] if item.list_cost_usd is None and item.speed is None else [_decimal(item.list_cost_usd), item.speed]),
     ]
 
 
 def item_of(day: date, row: Sequence) -> CostItem:
-    workspace, model, cost_type, token_type, tier, window, geo, cost, cents, quantity, unit, text, currency = row
+    workspace, model, cost_type, token_type, tier, window, geo, cost, cents, quantity, unit, text, currency = row[:13]
+    list_cost, speed = row[13:] if len(row) > 13 else (None, None)
     return CostItem(
         date=day,
         workspace_id=workspace,
@@ -88,6 +95,8 @@ def item_of(day: date, row: Sequence) -> CostItem:
         unit=unit,
         description=text,
         currency=currency,
+        list_cost_usd=None if list_cost is None else Decimal(list_cost),
+        speed=speed,
     )
 
 
@@ -101,10 +110,20 @@ def key_rows(shares: Iterable[KeyShare]) -> list[list]:
     return [line.to_json() for rollup in build_key_rollups(shares, max_part_bytes=10**12) for line in rollup.lines]
 
 
+def legacy_day(items: Iterable[CostItem], shares: Iterable[KeyShare], reason: str | None = None) -> dict[str, list]:
+    """A day read from the legacy reports; `reason` says why when the analytics API should have served it."""
+    return {LINES: line_rows(items), KEYS: key_rows(shares), SOURCE: [[LEGACY, reason]]}
+
+
+def analytics_day(items: Iterable[CostItem], who: dict[str, list[list]] | None) -> dict[str, list]:
+    """A day read from the analytics API: its cost items plus the WHO lines and ACTORS."""
+    return {LINES: line_rows(items), **(who or {}), SOURCE: [[ANALYTICS, None]]}
+
+
 def encode_day(day: date, projections: dict[str, list[list]], max_part_bytes: int = MAX_PART_BYTES) -> StoredDay | None:
     """The stored form of one day's projections; None for a day without spend."""
     present = {name: rows for name, rows in sorted(projections.items()) if rows}
-    if not present:
+    if not set(present) - {SOURCE}:
         return None
     canonical = json.dumps(present, separators=(",", ":")).encode()
     body = zlib.compress(canonical, COMPRESSION_LEVEL)
@@ -116,9 +135,26 @@ def decode_day(parts: Sequence[bytes]) -> dict[str, list[list]]:
     return json.loads(zlib.decompress(b"".join(parts)))
 
 
-def rollup_lines(projection: str, day: date, rows: list[list]) -> tuple[tuple[str, ...], list[RollupLine]]:
-    """A day's projection as the report's rollup lines: (dimensions, lines)."""
-    if projection == KEYS:
-        return KEY_LINE_DIMENSIONS, [RollupLine.from_json(r) for r in rows]
-    folded = build_rollups((item_of(day, r) for r in rows), max_part_bytes=10**12)
-    return LINE_DIMENSIONS, [line for rollup in folded for line in rollup.lines]
+def source_of(projections: dict[str, list[list]]) -> tuple[str, str | None]:
+    """(source, fallback reason) of a stored day; days stored before sources existed came from the legacy API."""
+    rows = projections.get(SOURCE) or [[LEGACY, None]]
+    return rows[0][0], rows[0][1]
+
+
+def rollup_of(day: date, connection_id: str, projections: dict[str, list[list]], *, who: bool) -> StoredRollup:
+    """A stored day as the report's rollup lines: its cost lines, or with `who` its per-key (and, on analytics days,
+    per-actor and per-product) lines."""
+    source, _ = source_of(projections)
+    if not who:
+        folded = build_rollups((item_of(day, r) for r in projections.get(LINES, [])), max_part_bytes=10**12)
+        lines = [line for rollup in folded for line in rollup.lines]
+        return StoredRollup(day, connection_id, LINE_DIMENSIONS, lines, source=source)
+    if source == ANALYTICS:
+        lines = analytics_days.who_lines(projections.get(analytics_days.WHO_LINES, []))
+        actors = analytics_days.actors_by_key(projections.get(analytics_days.ACTORS, []))
+        return StoredRollup(
+            day, connection_id, analytics_days.WHO_LINE_DIMENSIONS, lines, source=source, actors=actors,
+            tokens_known=False,
+        )  # fmt: skip
+    lines = [RollupLine.from_json(r) for r in projections.get(KEYS, [])]
+    return StoredRollup(day, connection_id, KEY_LINE_DIMENSIONS, lines, source=source)

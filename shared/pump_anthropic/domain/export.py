@@ -116,39 +116,47 @@ def allocated_focus_csv_lines(
         for rollup in connection.rollups:
             for line in rollup.lines:
                 values = dict(zip(rollup.dimensions, line.dims, strict=True))
-                item = _item_of(rollup.date, values, line)
+                item = _item_of(rollup.date, values, line, tokens_known=rollup.tokens_known)
                 name, method = key_label(values["api_key_id"])
+                actor = rollup.actors.get(values.get("actor") or "") or [None] * 6
                 context = BillingContext(
                     connection.organization_id,
                     connection.organization_name,
                     workspace_names.get(item.workspace_id) if item.workspace_id else None,
                     values["api_key_id"],
                     name,
-                    method,
+                    "billed" if rollup.source == "analytics" else method,
+                    actor_type=actor[1],
+                    actor_id=actor[2],
+                    actor_name=actor[3] or actor[4],
+                    product=values.get("product"),
                 )
                 row = to_focus_row(item, context)
                 yield _line(_cell(row[column]) for column in COLUMNS)
 
 
-def _item_of(day: date, values: Mapping[str, str | None], line: RollupLine) -> CostItem:
+def _item_of(day: date, values: Mapping[str, str | None], line: RollupLine, *, tokens_known: bool = True) -> CostItem:
     quantity, unit = (line.requests, UNIT_REQUESTS) if values["cost_type"] == "web_search" else (line.tokens, None)
     if unit is None:
         unit = UNIT_TOKENS if values["token_type"] else None
         quantity = line.tokens if unit else None
+    if not tokens_known:
+        quantity, unit = None, None  # per-key lines of analytics days carry cost only
     return CostItem(
         date=day,
         workspace_id=values["workspace_id"],
         model=values["model"],
         cost_type=values["cost_type"],
         token_type=values["token_type"],
-        service_tier=values["service_tier"],
-        context_window=values["context_window"],
+        service_tier=values.get("service_tier"),
+        context_window=values.get("context_window"),
         inference_geo=None,
         cost_usd=line.cost_usd,
         amount_cents=line.cost_usd * 100 if line.cost_usd is not None else None,
         quantity=quantity,
         unit=unit,
         description=None,
+        list_cost_usd=line.list_cost_usd,
     )
 
 

@@ -15,8 +15,12 @@ is never passed off as known):
   FOCUS 1.2 requires PricingQuantity on every Usage row, so the row is priced as one unit of its charge period:
   PricingQuantity `1`, PricingUnit `Day`, ListUnitPrice = the day's cost; ConsumedQuantity/ConsumedUnit stay null
   (nothing was measured) and `x_QuantityKnown=false`.
-* ListCost: the legacy cost report carries no list price, so ListCost = BilledCost (`x_ListCostSource`), and
-  ListUnitPrice/ContractedUnitPrice are that cost per PricingUnit (an effective price, not a price-list lookup).
+* ListCost: days from the analytics API carry Anthropic's list amount: ListCost is it, and BilledCost,
+  EffectiveCost and ContractedCost the net amount (post-discount, pre-credit). The legacy cost report carries no list
+  price, so on its days ListCost = BilledCost (`x_ListCostSource` says which). ListUnitPrice/ContractedUnitPrice are
+  those costs per PricingUnit (effective prices, not price-list lookups).
+* Who and what (analytics days): x_Speed on every row; x_ActorType/x_ActorId/x_ActorName and x_Product on the rows
+  of the per-API-key export, whose x_ApiKeyId is then Anthropic's billed key (x_AllocationMethod `billed`).
 * InvoiceId is null: the Admin API exposes no invoices. (focus-validator 2.2.1 then reports InvoiceId-C-005-C,
   which fails for null and its twin C-004-C for non-null on any dataset; see tests/integration/test_focus_export.py.)
 """
@@ -38,6 +42,7 @@ DEFAULT_WORKSPACE_NAME = "Default workspace"
 DEFAULT_WORKSPACE_ID = "default"
 COST_REPORT = "/v1/organizations/cost_report"
 USAGE_REPORT = "/v1/organizations/usage_report/messages"
+ANALYTICS_COST = "/v1/organizations/analytics/cost"
 
 # Unit (as normalize names it) → (ConsumedUnit, PricingUnit, consumed units per pricing unit).
 UNITS = {
@@ -119,6 +124,11 @@ EXTENSION_COLUMNS = (
     "x_ApiKeyId",
     "x_ApiKeyName",
     "x_AllocationMethod",
+    "x_Speed",
+    "x_ActorType",
+    "x_ActorId",
+    "x_ActorName",
+    "x_Product",
 )
 COLUMNS = FOCUS_COLUMNS + EXTENSION_COLUMNS
 
@@ -134,6 +144,11 @@ class BillingContext:
     api_key_id: str | None = None
     api_key_name: str | None = None
     allocation_method: str | None = None
+    # Set on per-key rows of analytics days: who the cost is attributed to, and the product.
+    actor_type: str | None = None
+    actor_id: str | None = None
+    actor_name: str | None = None
+    product: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +207,9 @@ def sku_price_id(item: CostItem) -> str:
     if item.cost_type in MODEL_INDEPENDENT_COST_TYPES:
         return item.cost_type
     parts = (item.service_tier, item.context_window, item.inference_geo)
-    return "/".join((sku_id(item), *(p or "-" for p in parts)))
+    # Fast mode has its own price; the speed is added only when reported, so legacy ids stay as they were.
+    speed = () if item.speed is None else (item.speed,)
+    return "/".join((sku_id(item), *(p or "-" for p in parts), *speed))
 
 
 def _price_details(item: CostItem) -> str:
@@ -233,13 +250,15 @@ def to_focus_row(item: CostItem, context: BillingContext) -> dict[str, Any]:
     billing_start, billing_end = _billing_period(item.date)
     pricing = _pricing(item)
     cost = item.cost_usd if item.cost_known else Decimal(0)
+    list_cost = item.list_cost_usd if item.list_cost_usd is not None else cost
     unit_price = _unit_price(cost, pricing.pricing_quantity)
+    analytics = item.list_cost_usd is not None
     region = _region(item)
     workspace = workspace_name(item, context)
     return {
         "BilledCost": cost,
         "EffectiveCost": cost,
-        "ListCost": cost,
+        "ListCost": list_cost,
         "ContractedCost": cost,
         "BillingAccountId": context.organization_id,
         "BillingAccountName": context.organization_name,
@@ -265,7 +284,7 @@ def to_focus_row(item: CostItem, context: BillingContext) -> dict[str, Any]:
         "SkuPriceId": sku_price_id(item),
         "SkuMeter": sku_meter(item),
         "SkuPriceDetails": _price_details(item),
-        "ListUnitPrice": unit_price,
+        "ListUnitPrice": _unit_price(list_cost, pricing.pricing_quantity),
         "ContractedUnitPrice": unit_price,
         "PricingQuantity": pricing.pricing_quantity,
         "PricingUnit": pricing.pricing_unit,
@@ -284,7 +303,7 @@ def to_focus_row(item: CostItem, context: BillingContext) -> dict[str, Any]:
         "InvoiceId": None,
         "x_CostKnown": item.cost_known,
         "x_QuantityKnown": pricing.measured,
-        "x_ListCostSource": "BilledCost",
+        "x_ListCostSource": "list_amount" if analytics else "BilledCost",
         "x_Model": item.model,
         "x_TokenType": item.token_type,
         "x_CostType": item.cost_type,
@@ -292,8 +311,13 @@ def to_focus_row(item: CostItem, context: BillingContext) -> dict[str, Any]:
         "x_ContextWindow": item.context_window,
         "x_InferenceGeo": item.inference_geo,
         "x_AmountCentsRaw": item.amount_cents,
-        "x_SourceEndpoint": COST_REPORT if item.cost_known else USAGE_REPORT,
+        "x_SourceEndpoint": ANALYTICS_COST if analytics else COST_REPORT if item.cost_known else USAGE_REPORT,
         "x_ApiKeyId": context.api_key_id,
         "x_ApiKeyName": context.api_key_name,
         "x_AllocationMethod": context.allocation_method,
+        "x_Speed": item.speed,
+        "x_ActorType": context.actor_type,
+        "x_ActorId": context.actor_id,
+        "x_ActorName": context.actor_name,
+        "x_Product": context.product,
     }

@@ -60,24 +60,24 @@ class CostItem:
     unit: str | None
     description: str | None
     currency: str = "USD"
+    # Read from the analytics API only: the list price before discounts (None: not reported) and the speed.
+    list_cost_usd: Decimal | None = None
+    speed: str | None = None
 
     @property
     def key(self) -> tuple[str, ...]:
-        return (
-            self.date.isoformat(),
-            *(
-                _key_part(v)
-                for v in (
-                    self.workspace_id,
-                    self.model,
-                    self.cost_type,
-                    self.token_type,
-                    self.service_tier,
-                    self.context_window,
-                    self.inference_geo,
-                )
-            ),
+        grain = (
+            self.workspace_id,
+            self.model,
+            self.cost_type,
+            self.token_type,
+            self.service_tier,
+            self.context_window,
+            self.inference_geo,
         )
+        # The speed joins the key only when set, so every id from the legacy reports stays as it was.
+        speed = () if self.speed is None else (f"speed={self.speed}",)
+        return (self.date.isoformat(), *(_key_part(v) for v in grain), *speed)
 
     @property
     def item_id(self) -> str:

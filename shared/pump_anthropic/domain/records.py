@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -13,6 +14,7 @@ class ChunkProgress:
     status: str
     error_code: str | None = None
     error_message: str | None = None
+    source: dict | None = None  # {"sources": [...], "data_refreshed_at": ...} once the chunk is done
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class StoredRollup:
     connection_id: str
     dimensions: tuple[str, ...]
     lines: list
+    source: str = "legacy"  # where the day came from: "legacy" or "analytics"
+    actors: Mapping[str, list] = field(default_factory=dict)  # actor key -> [key, type, id, name, email, note]
+    tokens_known: bool = True  # False: the lines carry cost only (per-key lines of analytics days)
 
 
 @dataclass

@@ -16,7 +16,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from pump_anthropic.domain.allocation import CONSOLE, METHOD_PROPORTIONAL, UNATTRIBUTED
+from pump_anthropic.domain.calendar import day_runs
 from pump_anthropic.domain.records import StoredRollup
+from pump_anthropic.domain.rollups import RollupLine
 from pump_anthropic.exceptions import InvalidQueryError
 
 GROUP_BY_DIMENSIONS = (
@@ -29,7 +31,24 @@ GROUP_BY_DIMENSIONS = (
     "token_type",
     "service_tier",
     "context_window",
+    "actor",
+    "product",
+    "speed",
 )
+# Reported by the analytics API only: on days from the legacy reports their value is UNKNOWN.
+ANALYTICS_ONLY_DIMENSIONS = frozenset({"actor", "product", "speed"})
+UNKNOWN = "unknown"
+# Anthropic's analytics API serves who (API key, actor, product) and the price grain (tier, context window, speed) in
+# separate queries (five dimensions per query), so days from it can't break spend down by both at once.
+WHO_DIMENSIONS = frozenset({"api_key_id", "actor", "product"})
+PRICE_DIMENSIONS = frozenset({"service_tier", "context_window", "speed"})
+# How many trailing days each source may still revise: the legacy reports settle within the sync's lookback, the
+# analytics API restates up to about a month after the fact.
+DEFAULT_RESTATEMENT_DAYS = {"legacy": 3, "analytics": 30}
+ALLOCATION_BILLED = "billed"
+ALLOCATION_MIXED = "mixed"
+UNKNOWN_ACTOR_NOTE = "Before the analytics API covered it: Anthropic's legacy reports don't say who spent it."
+NO_ACTOR_NOTE = "Anthropic attributes this spend to no identity."
 DEFAULT_GROUP_BY = ("date", "workspace_id", "model")
 DEFAULT_RANGE_DAYS = 30
 MAX_RANGE_DAYS = 400
@@ -85,7 +104,15 @@ def parse_cost_query(from_: str | None, to: str | None, group_by: str | None, *,
         )
     if len(set(dims)) != len(dims):
         raise InvalidQueryError("Each group_by value may appear only once.")
+    if set(dims) & {"actor", "product"} and set(dims) & PRICE_DIMENSIONS:
+        raise InvalidQueryError(_NOT_COMBINABLE)
     return CostQuery(first_day, last_day, dims)
+
+
+_NOT_COMBINABLE = (
+    "group_by can't combine api_key_id, actor or product with service_tier, context_window or speed for days read "
+    "from Anthropic's analytics API, which reports them in separate breakdowns; ask for them in two requests."
+)
 
 
 def _quote(value: str) -> str:
@@ -111,16 +138,37 @@ class _Totals:
     tokens: int = 0
     unpriced_tokens: int = 0
     unpriced_requests: int = 0
+    list_cost_usd: Decimal = Decimal(0)
+    list_complete: bool = True  # False once any contributing line has no list price
+    tokens_complete: bool = True  # False once any contributing line carries no token counts
+    allocations: set[str] | None = None
 
-    def add(self, cost: Decimal | None, tokens: int, unpriced_tokens: int, unpriced_requests: int) -> None:
-        if cost is not None:
-            self.cost_usd = (self.cost_usd or Decimal(0)) + cost
-        self.tokens += tokens
-        self.unpriced_tokens += unpriced_tokens
-        self.unpriced_requests += unpriced_requests
+    def add(self, line: RollupLine, *, tokens_known: bool = True, allocation: str | None = None) -> None:
+        if line.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or Decimal(0)) + line.cost_usd
+        if line.list_cost_usd is None:
+            self.list_complete = False
+        else:
+            self.list_cost_usd += line.list_cost_usd
+        self.tokens_complete = self.tokens_complete and tokens_known
+        self.tokens += line.tokens
+        self.unpriced_tokens += line.unpriced_tokens
+        self.unpriced_requests += line.unpriced_requests
+        if allocation is not None:
+            self.allocations = (self.allocations or set()) | {allocation}
+
+    @property
+    def allocation(self) -> str | None:
+        if not self.allocations:
+            return None
+        return next(iter(self.allocations)) if len(self.allocations) == 1 else ALLOCATION_MIXED
 
     def as_dict(self) -> dict:
-        body: dict = {"cost_usd": format_usd(self.cost_usd), "tokens": self.tokens}
+        body: dict = {
+            "cost_usd": format_usd(self.cost_usd),
+            "list_cost_usd": format_usd(self.list_cost_usd) if self.list_complete else None,
+            "tokens": self.tokens if self.tokens_complete else None,
+        }
         if self.unpriced_tokens or self.unpriced_requests:
             # Usage Anthropic reports without a cost (priority tier): shown, never counted as $0.
             body["cost_unknown"] = {"tokens": self.unpriced_tokens, "web_search_requests": self.unpriced_requests}
@@ -142,25 +190,45 @@ def build_cost_report(
     rollups: Iterable[StoredRollup],
     workspace_names: Mapping[str, str],
     api_key_names: Mapping[str, Mapping[str, str | None]] | None = None,
+    *,
+    today: date | None = None,
+    restatement_days: Mapping[str, int] | None = None,
 ) -> dict:
-    """The GET /costs body. Grouped by `api_key_id`, the rollups must be the per-key ones (allocated cost)."""
+    """The GET /costs body. Grouped by `api_key_id`, `actor` or `product`, the rollups must be the per-key ones.
+
+    With `today`, a day Anthropic may still revise (within `restatement_days` of today, by the day's source) is
+    provisional: `settled_through` is the day before the first such day, and rows by date say which they are.
+    """
     groups: dict[tuple, _Totals] = defaultdict(_Totals)
     total = _Totals()
+    actors: dict[str, list] = {}
+    days_by_source: dict[str, set[date]] = defaultdict(set)
+    key_names = api_key_names or {}
     for rollup in rollups:
         if not query.first_day <= rollup.date <= query.last_day:
             continue
+        days_by_source[rollup.source].add(rollup.date)
+        actors.update(rollup.actors)
+        analytics = rollup.source == "analytics"
+        missing = [d for d in query.group_by if d not in rollup.dimensions and d not in ("date", "month")]
+        if analytics and missing:
+            raise InvalidQueryError(_NOT_COMBINABLE)
+        fixed = {
+            "date": rollup.date.isoformat(),
+            "month": rollup.date.strftime("%Y-%m"),
+            **({} if analytics else dict.fromkeys(ANALYTICS_ONLY_DIMENSIONS, UNKNOWN)),
+        }
         for line in rollup.lines:
-            values = {
-                "date": rollup.date.isoformat(),
-                "month": rollup.date.strftime("%Y-%m"),
-                **dict(zip(rollup.dimensions, line.dims, strict=True)),
-            }
+            values = {**dict(zip(rollup.dimensions, line.dims, strict=True)), **fixed}
             key = tuple(values[d] for d in query.group_by)
-            figures = (line.cost_usd, line.tokens, line.unpriced_tokens, line.unpriced_requests)
-            groups[key].add(*figures)
-            total.add(*figures)
+            allocation = None
+            if "api_key_id" in query.group_by:
+                allocation = ALLOCATION_BILLED if analytics else api_key_label(values["api_key_id"], key_names)[2]
+            groups[key].add(line, tokens_known=rollup.tokens_known, allocation=allocation)
+            total.add(line, tokens_known=rollup.tokens_known)
     if total.cost_usd is None:
         total.cost_usd = Decimal(0) if not total.unpriced_tokens and not total.unpriced_requests else None
+    provisional, settled_through = _provisional_days(days_by_source, today, restatement_days)
     rows = []
     for key in sorted(groups, key=_order):
         row: dict = dict(zip(query.group_by, key, strict=True))
@@ -173,7 +241,11 @@ def build_cost_report(
                 DEFAULT_WORKSPACE_NAME if ws is None else workspace_names.get(ws, ws),
             )
         if "api_key_id" in row:
-            row = _with_api_key_names(row, api_key_names or {})
+            row = _with_api_key_names(row, key_names, groups[key].allocation)
+        if "actor" in row:
+            row = _with_actor(row, actors, key_names)
+        if today is not None and "date" in row:
+            row["provisional"] = date.fromisoformat(row["date"]) in provisional
         row.update(groups[key].as_dict())
         rows.append(row)
     return {
@@ -181,9 +253,66 @@ def build_cost_report(
         "from": query.first_day.isoformat(),
         "to": query.last_day.isoformat(),
         "group_by": list(query.group_by),
+        "settled_through": settled_through.isoformat() if settled_through else None,
+        "sources": _source_ranges(days_by_source),
         "total": total.as_dict(),
         "rows": rows,
     }
+
+
+def _provisional_days(
+    days_by_source: Mapping[str, set[date]], today: date | None, restatement_days: Mapping[str, int] | None
+) -> tuple[set[date], date | None]:
+    """The range's days Anthropic may still revise (those it re-reads: within its window of today, by source), and
+    the last settled day: the day before the widest window of the sources in the range."""
+    present = [source for source, days in days_by_source.items() if days]
+    if today is None or not present:
+        return set(), None
+    windows = {**DEFAULT_RESTATEMENT_DAYS, **(restatement_days or {})}
+
+    def window(source: str) -> int:
+        return windows.get(source, max(windows.values()))
+
+    provisional = {
+        day for source in present for day in days_by_source[source] if day >= today - timedelta(days=window(source))
+    }
+    return provisional, today - timedelta(days=max(window(source) for source in present) + 1)
+
+
+def _source_ranges(days_by_source: Mapping[str, set[date]]) -> list[dict]:
+    """Consecutive days of each source, oldest first: which API the range's figures came from."""
+    ranges = [
+        {"source": source, "from": first.isoformat(), "to": last.isoformat()}
+        for source, days in days_by_source.items()
+        for first, last in day_runs(days)
+    ]
+    return sorted(ranges, key=lambda r: (r["from"], r["source"]))
+
+
+def _with_actor(row: dict, actors: Mapping[str, list], key_names: Mapping[str, Mapping[str, str | None]]) -> dict:
+    key = row["actor"]
+    if key == UNKNOWN:
+        described = [key, UNKNOWN, None, None, None, UNKNOWN_ACTOR_NOTE]
+    elif key is None:
+        described = [None, None, None, None, None, NO_ACTOR_NOTE]
+    else:
+        described = actors.get(key) or [key, None, key, None, None, None]
+    _, actor_type, actor_id, name, email, note = described
+    if actor_type == "api_actor" and name is None:
+        name = (key_names.get(actor_id or "") or {}).get("name")
+    fields = {
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "actor_name": name,
+        "actor_email": email,
+        **({"actor_note": note} if note else {}),
+    }
+    out: dict = {}
+    for k, v in row.items():
+        out[k] = v
+        if k == "actor":
+            out.update(fields)
+    return out
 
 
 def _order(key: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
@@ -271,12 +400,15 @@ def api_key_label(key: str, names: Mapping[str, Mapping[str, str | None]]) -> tu
     return known.get("name") or key, known.get("hint"), METHOD_PROPORTIONAL
 
 
-def _with_api_key_names(row: dict, names: Mapping[str, Mapping[str, str | None]]) -> dict:
+def _with_api_key_names(
+    row: dict, names: Mapping[str, Mapping[str, str | None]], allocation: str | None = None
+) -> dict:
     name, hint, method = api_key_label(row["api_key_id"], names)
     row = _insert_after(row, "api_key_id", "api_key_name", name)
     row = _insert_after(row, "api_key_name", "api_key_hint", hint)
-    # Per-key cost is allocated (Anthropic reports cost per workspace, usage per key): say so on every row.
-    return _insert_after(row, "api_key_hint", "allocation", method)
+    # How the row's cost was attributed to the key: billed by Anthropic (analytics days) or allocated by us from
+    # per-key usage (legacy days); said on every row.
+    return _insert_after(row, "api_key_hint", "allocation", allocation or method)
 
 
 def _insert_after(row: dict, after: str, key: str, value: object) -> dict:

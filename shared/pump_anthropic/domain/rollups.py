@@ -18,8 +18,10 @@ from decimal import Decimal
 
 from pump_anthropic.domain.normalize import UNIT_REQUESTS, UNIT_TOKENS, CostItem
 
-LINE_DIMENSIONS = ("workspace_id", "model", "cost_type", "token_type", "service_tier", "context_window")
-KEY_LINE_DIMENSIONS = ("api_key_id", *LINE_DIMENSIONS)
+LINE_DIMENSIONS = ("workspace_id", "model", "cost_type", "token_type", "service_tier", "context_window", "speed")
+KEY_LINE_DIMENSIONS = (
+    "api_key_id", "workspace_id", "model", "cost_type", "token_type", "service_tier", "context_window",
+)  # fmt: skip
 # Well under DynamoDB's 400 KB item limit, leaving room for keys and attribute names.
 MAX_PART_BYTES = 300_000
 
@@ -32,11 +34,17 @@ class RollupLine:
     requests: int = 0
     unpriced_tokens: int = 0
     unpriced_requests: int = 0
+    # The list price (analytics days); None when the source reports none (the legacy reports).
+    list_cost_usd: Decimal | None = None
 
-    def add(self, cost_usd: Decimal | None, quantity: int | None, unit: str | None) -> None:
+    def add(
+        self, cost_usd: Decimal | None, quantity: int | None, unit: str | None, list_cost_usd: Decimal | None = None
+    ) -> None:
         quantity = quantity or 0
         if cost_usd is not None:
             self.cost_usd = (self.cost_usd or Decimal(0)) + cost_usd
+        if list_cost_usd is not None:
+            self.list_cost_usd = (self.list_cost_usd or Decimal(0)) + list_cost_usd
         if unit == UNIT_TOKENS:
             self.tokens += quantity
             if cost_usd is None:
@@ -48,13 +56,20 @@ class RollupLine:
 
     def to_json(self) -> list:
         cost = None if self.cost_usd is None else format(self.cost_usd, "f")
-        return [*self.dims, cost, self.tokens, self.requests, self.unpriced_tokens, self.unpriced_requests]
+        figures = [cost, self.tokens, self.requests, self.unpriced_tokens, self.unpriced_requests]
+        if self.list_cost_usd is not None:
+            figures.append(format(self.list_cost_usd, "f"))
+        return [*self.dims, *figures]
 
     @classmethod
-    def from_json(cls, raw: list) -> RollupLine:
-        *dims, cost, tokens, requests, unpriced_tokens, unpriced_requests = raw
+    def from_json(cls, raw: list, dimensions: int | None = None) -> RollupLine:
+        """A stored line; `dimensions` (how many leading values are dimensions) is needed only for a line that may
+        carry a list price."""
+        cut = len(raw) - 5 if dimensions is None else dimensions
+        dims, (cost, tokens, requests, unpriced_tokens, unpriced_requests, *listed) = raw[:cut], raw[cut:]
         cost_usd = None if cost is None else Decimal(cost)
-        return cls(tuple(dims), cost_usd, tokens, requests, unpriced_tokens, unpriced_requests)
+        list_cost = Decimal(listed[0]) if listed and listed[0] is not None else None
+        return cls(tuple(dims), cost_usd, tokens, requests, unpriced_tokens, unpriced_requests, list_cost)
 
 
 @dataclass
@@ -72,7 +87,10 @@ class Rollup:
 def build_rollups(items: Iterable[CostItem], max_part_bytes: int = MAX_PART_BYTES) -> list[Rollup]:
     """Fold cost items into per-day rollups."""
     return _fold(
-        ((i.date, tuple(getattr(i, d) for d in LINE_DIMENSIONS), i.cost_usd, i.quantity, i.unit) for i in items),
+        (
+            (i.date, tuple(getattr(i, d) for d in LINE_DIMENSIONS), i.cost_usd, i.quantity, i.unit, i.list_cost_usd)
+            for i in items
+        ),
         max_part_bytes,
     )
 
@@ -83,10 +101,11 @@ def build_key_rollups(shares: Iterable, max_part_bytes: int = MAX_PART_BYTES) ->
         (
             (
                 s.item.date,
-                (s.api_key, *(getattr(s.item, d) for d in LINE_DIMENSIONS)),
+                (s.api_key, *(getattr(s.item, d) for d in KEY_LINE_DIMENSIONS[1:])),
                 s.cost_usd,
                 s.quantity,
                 s.item.unit,
+                None,
             )
             for s in shares
         ),
@@ -96,12 +115,12 @@ def build_key_rollups(shares: Iterable, max_part_bytes: int = MAX_PART_BYTES) ->
 
 def _fold(entries: Iterable[tuple], max_part_bytes: int) -> list[Rollup]:
     by_day: dict[date, dict[tuple, RollupLine]] = defaultdict(dict)
-    for day, dims, cost_usd, quantity, unit in entries:
+    for day, dims, cost_usd, quantity, unit, list_cost_usd in entries:
         lines = by_day[day]
         line = lines.get(dims)
         if line is None:
             line = lines[dims] = RollupLine(dims)
-        line.add(cost_usd, quantity, unit)
+        line.add(cost_usd, quantity, unit, list_cost_usd)
     rollups = []
     for day in sorted(by_day):
         lines = by_day[day]

@@ -9,12 +9,10 @@ from datetime import date, timedelta
 
 from pump_anthropic.adapters.secret_store import SecretStore
 from pump_anthropic.clock import utc_now
-from pump_anthropic.domain.allocation import (
-    KeyHomes,
-)
 from pump_anthropic.domain.calendar import monthly_chunks
 from pump_anthropic.exceptions import ConnectionDisconnectedError, NotFoundError, PumpError, error_class
-from pump_anthropic.logic.pull import ClientFactory, pull_items
+from pump_anthropic.logic import sources
+from pump_anthropic.logic.pull import ClientFactory
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
 logger = logging.getLogger(__name__)
@@ -77,7 +75,8 @@ def plan_backfill(
         windows = monthly_chunks(today - timedelta(days=BACKFILL_DAYS - 1), today)
         storage.connections.delete_chunks_not_in(tenant_id, connection_id, {start.isoformat() for start, _ in windows})
     storage.connections.plan_chunks(tenant_id, connection_id, run, windows)
-    return [Chunk(tenant_id, connection_id, run, start, end) for start, end in windows]
+    # Newest month first: the Map starts chunks in this order, so recent spend shows up first.
+    return [Chunk(tenant_id, connection_id, run, start, end) for start, end in sorted(windows, reverse=True)]
 
 
 @dataclass(frozen=True)
@@ -101,9 +100,10 @@ def run_chunk(
     secrets: SecretStore,
     client_factory: ClientFactory,
     deadline: float | None,
+    source: str = sources.AUTO,
     storage: Storage | None = None,
 ) -> ChunkResult:
-    """Pull one chunk's cost and usage reports, normalize, and make the stored days equal to them.
+    """Pull one chunk's days from the source `source` picks for each, and make the stored days equal to them.
 
     Retriable failures raise (the state machine retries them); non-retriable ones are recorded on the chunk and
     raise too, so the Map's Catch lists the chunk as failed.
@@ -118,15 +118,12 @@ def run_chunk(
     storage.connections.record_chunk(chunk.tenant_id, chunk.connection_id, start, end=end, status="running")
     try:
         key = secrets.get(connection.secret_id)
-        homes = KeyHomes.from_api_keys(storage.directory.api_keys(chunk.tenant_id, chunk.connection_id))
-        pulled = pull_items(key, client_factory, deadline, chunk.start, chunk.end, key_homes=homes)
-        figures = storage.costs.replace_days(
-            chunk.tenant_id,
-            chunk.connection_id,
-            chunk.start,
-            chunk.end - timedelta(days=1),
-            pulled.items,
-            pulled.key_shares,
+        pulled = sources.pull_connection_days(
+            storage, chunk.tenant_id, chunk.connection_id, key, client_factory, deadline, chunk.start, chunk.end,
+            source=source,
+        )  # fmt: skip
+        figures = storage.costs.store_days(
+            chunk.tenant_id, chunk.connection_id, chunk.start, chunk.end - timedelta(days=1), pulled.days
         )
     except PumpError as exc:
         storage.connections.record_chunk(
@@ -143,8 +140,12 @@ def run_chunk(
         start, end, "done", figures.written, figures.unchanged, figures.deleted, requests_made, pulled.anthropic_retries
     )
     figures_dict = {**figures.as_dict(), "anthropic_requests": requests_made}
+    logger.info(
+        "backfill chunk stored",
+        extra={"chunk_start": start, **figures_dict, "requests_by_query_set": pulled.requests_by_query_set},
+    )
+    figures_dict["source_json"] = json.dumps(sources.coverage_of(pulled))
     storage.connections.record_chunk(chunk.tenant_id, chunk.connection_id, start, status="done", figures=figures_dict)
-    logger.info("backfill chunk stored", extra={"chunk_start": start, **figures_dict})
     return result
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import date
 
 from pump_anthropic.domain import export, report
 from pump_anthropic.domain.report import CostQuery
@@ -10,14 +11,22 @@ from pump_anthropic.logic import quotas
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
 
-def cost_report(tenant: str, query: CostQuery, *, storage: Storage | None = None) -> dict:
+def cost_report(
+    tenant: str,
+    query: CostQuery,
+    *,
+    today: date | None = None,
+    restatement_days: Mapping[str, int] | None = None,
+    storage: Storage | None = None,
+) -> dict:
+    """The GET /costs body; with `today`, days Anthropic may still revise are marked provisional."""
     storage = storage or dynamodb_storage()
     connection_ids = storage.connections.connection_ids(tenant)
-    by_api_key = "api_key_id" in query.group_by
-    rollups = storage.costs.iter_rollups(tenant, connection_ids, query.first_day, query.last_day, by_api_key=by_api_key)
+    who = bool(report.WHO_DIMENSIONS & set(query.group_by))
+    rollups = storage.costs.iter_rollups(tenant, connection_ids, query.first_day, query.last_day, by_api_key=who)
     names = storage.directory.workspace_names(tenant, connection_ids) if "workspace_id" in query.group_by else {}
-    key_names = storage.directory.api_key_names(tenant, connection_ids) if by_api_key else {}
-    return report.build_cost_report(query, rollups, names, key_names)
+    key_names = storage.directory.api_key_names(tenant, connection_ids) if who else {}
+    return report.build_cost_report(query, rollups, names, key_names, today=today, restatement_days=restatement_days)
 
 
 def export_lines(tenant: str, query: CostQuery, *, by_api_key: bool, storage: Storage | None = None) -> Iterator[str]:

@@ -6,7 +6,7 @@ use-case unit tests pass an in-memory fake instead, so they run without moto.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Protocol
@@ -78,6 +78,8 @@ class DirectoryStore(Protocol):
     def api_keys(self, tenant_id: str, connection_id: str) -> list[dict]: ...
     def api_key_names(self, tenant_id: str, connection_ids: Iterable[str]) -> dict[str, dict]: ...
     def workspace_names(self, tenant_id: str, connection_ids: Iterable[str]) -> dict[str, str]: ...
+    def put_default_workspace(self, tenant_id: str, connection_id: str, workspace_id: str) -> None: ...
+    def default_workspace(self, tenant_id: str, connection_id: str) -> str | None: ...
 
 
 class CostStore(Protocol):
@@ -91,6 +93,14 @@ class CostStore(Protocol):
         last_day: date,
         items: Iterable[CostItem],
         key_shares: Iterable[KeyShare] = (),
+    ) -> DayWriteFigures: ...
+    def store_days(
+        self,
+        tenant_id: str,
+        connection_id: str,
+        first_day: date,
+        last_day: date,
+        days: Mapping[date, dict[str, list]],
     ) -> DayWriteFigures: ...
     def iter_cost_items(
         self, tenant_id: str, connection_id: str, first_day: date, last_day: date

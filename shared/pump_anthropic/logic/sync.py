@@ -13,17 +13,21 @@ from datetime import date, datetime, timedelta
 
 from pump_anthropic.adapters.secret_store import SecretStore
 from pump_anthropic.clock import utc_now
-from pump_anthropic.domain.allocation import KeyHomes
 from pump_anthropic.domain.calendar import day_start, monthly_chunks
 from pump_anthropic.domain.records import DayWriteFigures
 from pump_anthropic.exceptions import PumpError
+from pump_anthropic.logic import sources
+from pump_anthropic.logic.audit import audit_day
 from pump_anthropic.logic.backfill import BACKFILL_DAYS
-from pump_anthropic.logic.pull import ClientFactory, PulledData, pull_items
+from pump_anthropic.logic.pull import ClientFactory
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LOOKBACK_DAYS = 3
+DEFAULT_REREAD_DAYS = 30
+# A window up to this long is pulled at once (the analytics API takes up to 31 days per query).
+MAX_ONE_PULL_DAYS = 31
 REVOKED_MESSAGE = (
     "Anthropic no longer accepts this Admin key (it was deleted or lost access), so syncing stopped. "
     "Create a new Admin key and reconnect; the gap will be filled."
@@ -41,6 +45,9 @@ class SyncOutcome:
     items_deleted: int = 0
     anthropic_retries: int = 0
     previous_sync_at: str | None = None  # for the sync-lag metric
+    # The day's audit of the analytics source, when this sync ran it: {"day", "analytics_usd", "legacy_usd",
+    # "priority_usd", "difference_usd", "mismatch"} (amounts as decimal strings).
+    cross_check: dict | None = None
 
 
 def sync_window(cursor: date | None, today: date, lookback_days: int) -> tuple[date, date]:
@@ -70,8 +77,12 @@ def sync_connection(
     client_factory: ClientFactory,
     deadline: float | None,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    source: str = sources.AUTO,
+    reread_days: int = DEFAULT_REREAD_DAYS,
     storage: Storage | None = None,
 ) -> SyncOutcome:
+    """Re-read the trailing window (and, on the UTC day's first sync, the analytics API's restatement window plus
+    the day's audit of it), diff-write what changed and move the cursor; a refused key marks the connection revoked."""
     storage = storage or dynamodb_storage()
     connection = storage.connections.get_connection(tenant_id, connection_id, with_chunks=False)
     if connection is None or connection.status != "active":
@@ -80,47 +91,57 @@ def sync_connection(
     now = utc_now()
     today = now.date()
     cursor = storage.costs.get_sync_cursor(tenant_id, connection_id)
-    start, end = sync_window(cursor, today, lookback_days)
+    first_of_day = connection.last_sync_at is None or connection.last_sync_at < day_start(today)
+    lookback = max(lookback_days, reread_days) if first_of_day and source != sources.LEGACY else lookback_days
+    start, end = sync_window(cursor, today, lookback)
     previous = connection.last_sync_at.isoformat() if connection.last_sync_at else None
     totals = SyncOutcome("synced", start, end, previous_sync_at=previous)
+    coverage: list[dict] = []
+    refreshed = None
     try:
         key = secrets.get(connection.secret_id)
         refresh_workspaces, refresh_api_keys = names_due(connection.last_sync_at, now)
-        homes = KeyHomes.from_api_keys(storage.directory.api_keys(tenant_id, connection_id))
-        # Month by month, so a long catch-up keeps one month in memory and moves the cursor as it goes.
-        for first, stop in monthly_chunks(start, end):
-            pulled = pull_items(
-                key,
-                client_factory,
-                deadline,
-                first,
-                stop,
-                key_homes=homes,
+        # One pull when the window fits one analytics query range; a longer catch-up goes month by month, keeping
+        # one month in memory and moving the cursor as it goes.
+        windows = [(start, end + timedelta(days=1))]
+        if (end - start).days >= MAX_ONE_PULL_DAYS:
+            windows = monthly_chunks(start, end)
+        for first, stop in windows:
+            pulled = sources.pull_connection_days(
+                storage, tenant_id, connection_id, key, client_factory, deadline, first, stop,
+                source=source,
                 refresh_workspaces=refresh_workspaces and first == start,
                 refresh_api_keys=refresh_api_keys and first == start,
                 refresh_api_keys_if_unlisted=True,
-            )
-            homes = pulled.key_homes
-            if pulled.workspaces is not None:
-                storage.directory.put_workspaces(tenant_id, connection_id, pulled.workspaces)
-            if pulled.api_keys is not None:
-                storage.directory.put_api_keys(tenant_id, connection_id, pulled.api_keys)
+            )  # fmt: skip
             last = stop - timedelta(days=1)
-            figures = storage.costs.replace_days(tenant_id, connection_id, first, last, pulled.items, pulled.key_shares)
+            figures = storage.costs.store_days(tenant_id, connection_id, first, last, pulled.days)
             if cursor is None or last > cursor:
                 storage.costs.advance_sync_cursor(tenant_id, connection_id, last)
             totals = _add(totals, pulled, figures)
+            coverage += sources.coverage_of(pulled)["sources"]
+            refreshed = pulled.data_refreshed_at or refreshed
+        if first_of_day and source != sources.LEGACY:
+            audit = audit_day(storage, tenant_id, connection_id, key, client_factory, deadline, today, reread_days)
+            totals = replace(
+                totals, cross_check=audit.result, anthropic_requests=totals.anthropic_requests + audit.requests
+            )
     except PumpError as exc:
         if not exc.revokes_connection:
             raise
         storage.connections.mark_revoked(tenant_id, connection_id, code="key_revoked", message=REVOKED_MESSAGE)
         logger.warning("connection revoked", extra={"connection_id": connection_id, "error_code": exc.code})
         return SyncOutcome("revoked")
-    storage.connections.record_sync(tenant_id, connection_id, totals.__dict__)
+    record = {
+        **totals.__dict__,
+        "sources": coverage,
+        "data_refreshed_at": refreshed.strftime("%Y-%m-%dT%H:%M:%SZ") if refreshed else None,
+    }
+    storage.connections.record_sync(tenant_id, connection_id, record)
     return totals
 
 
-def _add(totals: SyncOutcome, pulled: PulledData, figures: DayWriteFigures) -> SyncOutcome:
+def _add(totals: SyncOutcome, pulled: sources.PulledDays, figures: DayWriteFigures) -> SyncOutcome:
     return replace(
         totals,
         anthropic_requests=totals.anthropic_requests + pulled.anthropic_requests,

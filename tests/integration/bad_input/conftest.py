@@ -31,7 +31,7 @@ from pump_anthropic.clock import utc_now
 from pump_anthropic.logic import quotas
 from pump_local.embedded_aws import LocalAws
 from pump_local.http_api import LocalApi
-from tests.support.bad_input import AwsCallRecorder, CaseReport, stored_state
+from tests.support.bad_input import AwsCallRecorder, CaseReport, stored_state, wait_for_executions
 from tests.support.bad_input_strategies import RANGE_DAYS
 from tests.support.bad_input_world import FIXED_NOW, TENANT_A, TINY_ORG, World, connect_tenant_a
 
@@ -50,6 +50,9 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
             )
             api = LocalApi()
             connection_id = connect_tenant_a(api)
+            # The connection turns active before the execution's last step ends (it then sets the sync cursor):
+            # the baseline is what is stored once the backfill is over.
+            wait_for_executions(aws)
             today = utc_now().date()
             window = f"from={today - timedelta(days=RANGE_DAYS - 1)}&to={today}"
             a_costs = api.request("GET", f"/costs?{window}", tenant=TENANT_A).json()

@@ -14,7 +14,9 @@ from tests.support.bad_input import error_code
 from tests.support.bad_input_strategies import (
     CONNECTION_ROUTES,
     DIMENSIONS,
+    EMPTY_TOTAL,
     MAX_RANGE_DAYS,
+    combinable,
     invalid_tenants,
     junk_queries,
     key_like,
@@ -30,7 +32,7 @@ pytestmark = BAD_INPUT_MARKS
 @given(
     tenant=st.one_of(other_tenants, st.sampled_from(["#CONN#", "#ROLLUP", "#CONN#{id}", "#CONN#{id}#SYNC"])),
     purge=st.sampled_from([None, "true", "false", "1", "0"]),
-    group_by=st.lists(st.sampled_from(DIMENSIONS), min_size=1, max_size=4, unique=True),
+    group_by=st.lists(st.sampled_from(DIMENSIONS), min_size=1, max_size=4, unique=True).filter(combinable),
     back=st.integers(0, MAX_RANGE_DAYS - 1),
 )
 def test_other_tenants_get_404_for_tenant_a_connection_and_none_of_its_costs(world, tenant, purge, group_by, back):
@@ -45,7 +47,7 @@ def test_other_tenants_get_404_for_tenant_a_connection_and_none_of_its_costs(wor
     window = f"from={world.today - timedelta(days=back)}&to={world.today}"
     report = world.send("GET", "/costs", query=f"{window}&group_by={','.join(group_by)}", tenant=tenant).json()
     assert "Query" in world.last_calls, "the report did not read the table (is the AWS call recorder working?)"
-    assert report["rows"] == [] and report["total"] == {"cost_usd": "0", "tokens": 0}, "tenant B saw A's costs"
+    assert report["rows"] == [] and report["total"] == EMPTY_TOTAL, "tenant B saw A's costs"
     export = world.send("GET", "/costs/export", query=window, tenant=tenant)
     assert export.status == 200 and len(export.body.strip().splitlines()) == 1, "tenant B's export holds A's rows"
 
