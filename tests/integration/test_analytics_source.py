@@ -4,6 +4,7 @@ with both APIs read independently over HTTP."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -16,6 +17,7 @@ import pytest
 from anthropic_simulator import DEMO_ADMIN_KEY, Simulator
 from anthropic_simulator.analytics_settings import AnalyticsSettings
 from pump_anthropic.domain import analytics_days
+from pump_local import cli
 from pump_local.embedded_aws import LocalAws
 from pump_local.http_api import LocalApi
 from tests.support.oracles import (
@@ -271,3 +273,16 @@ def test_with_anthropics_rounded_amounts_every_breakdown_still_adds_up_to_one_to
     assert {k: v for k, v in got.items() if v} == {k: v for k, v in finer.items() if v}
     coarse = independent_analytics_totals(stack.simulator.url, first, last, ["workspace_id", "model"])
     assert all(abs(got.get(k, 0) - v) <= Decimal("0.0000001") for k, v in coarse.items())
+
+
+def test_run_json_over_365_days_is_the_legacy_report_then_the_analytics_report(capsys):
+    with Simulator(SMALL_ORG, admin_key=DEMO_ADMIN_KEY, now=lambda: FIXED_NOW, analytics=EXACT) as simulator:
+        argv = ["run", "--anthropic-url", simulator.url, "--admin-key", DEMO_ADMIN_KEY, "--json", "--source", "auto"]
+        assert cli.main(argv) == 0
+        report = json.loads(capsys.readouterr().out)
+        first, last = date.fromisoformat(report["from"]), date.fromisoformat(report["to"])
+        assert (last - first).days == 364 and first < ANALYTICS_FLOOR
+        got = {k: v for k, v in report_totals(report).items() if v}
+        assert got == stitched_cost_totals(simulator.url, first, last)
+        default_days = {day for day, workspace, _ in got if workspace is None}
+        assert min(default_days) < ANALYTICS_FLOOR.isoformat() < max(default_days)  # one Default series
