@@ -1,10 +1,12 @@
 """How a day is stored: one document per (connection, day) holding every projection of that day.
 
-A projection is one view of a day's spend that reads need whole: `LINES` (the day's cost items, the price grain)
-and `KEYS` (the day's per-API-key shares, folded into rollup lines). The day is canonical JSON of its projections,
-zlib-compressed, cut into parts only when it would not fit one DynamoDB item, with a digest of the whole so an
-unchanged day is never rewritten. Since all projections of a day live in one document, they are always replaced
-together. Adding a projection is a name and a row builder here, and one more entry where `dal.cost_days` builds a day.
+A projection is one view of a day's spend that reads need whole: `LINES` (the day's cost items, the price grain),
+`KEYS` (legacy days: the per-API-key shares, folded into rollup lines), `WHO` and `ACTORS` (analytics days: the
+billed lines per key, actor and product, and the actors), and `SOURCE` (which API the day came from, and why when
+it fell back). The day is canonical JSON of its projections, zlib-compressed, cut into parts only when it would not
+fit one DynamoDB item, with a digest of the whole so an unchanged day is never rewritten. Since all projections of a
+day live in one document, they are always replaced together. Adding a projection is a name and a row builder, and
+one more entry in `legacy_day` or `analytics_day`.
 
 Pure: values in, bytes out.
 """

@@ -2,9 +2,10 @@
 
 Two kinds, each normally one stored item per day per connection (a 365-day read is ~365 items whatever the
 grouping; a day too large for one DynamoDB item is split into parts):
-- the cost rollup: one line per (workspace, model, cost_type, token_type, service_tier, context_window);
-- the API-key rollup: the same with the API key in front, from the per-key allocation (allocation.py).
-Inference geo and description are folded in. Pure functions.
+- the cost rollup: one line per (workspace, model, cost_type, token_type, service_tier, context_window, speed);
+- the API-key rollup of legacy days: the same without speed, with the API key in front, from the per-key allocation
+  (allocation.py). (Analytics days' per-key lines come billed from Anthropic: analytics_days.py.)
+Inference geo and description are folded in. A line carries its list cost when the source reports one. Pure.
 """
 
 from __future__ import annotations
