@@ -22,7 +22,7 @@ from pump_local.embedded_aws import LocalAws
 from pump_local.http_api import LocalApi
 from tests.support.oracles import (
     ANALYTICS_FLOOR,
-    analytics_cost_rows,
+    analytics_rows,
     analytics_rows_per_day,
     default_workspace_id,
     fewest_requests,
@@ -115,7 +115,7 @@ def _by(rows: list[dict], *fields: str) -> dict[tuple, tuple[Decimal, Decimal]]:
 
 def _oracle(url: str, first: date, last: date, dimension: str, key) -> dict[tuple, tuple[Decimal, Decimal]]:
     totals: dict[tuple, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for row in analytics_cost_rows(url, first, last, [dimension]):
+    for row in analytics_rows(url, first, last, [dimension]):
         figures = totals[(key(row["group"][dimension]),)]
         figures[0] += Decimal(row["cost"]["amount"]) / 100
         figures[1] += Decimal(row["cost"]["list_amount"]) / 100

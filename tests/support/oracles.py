@@ -90,7 +90,6 @@ def true_cost_per_key(org, first: date, last: date) -> tuple[dict[str, Decimal],
     return cost, days_used
 
 
-ANALYTICS_COST = "/v1/organizations/analytics/cost"
 ANALYTICS_FLOOR = date(2026, 1, 1)
 
 
@@ -115,9 +114,11 @@ def default_workspace_id(base_url: str) -> str | None:
     return extra.pop() if len(extra) == 1 else None
 
 
-def analytics_cost_rows(base_url: str, first_day: date, last_day: date, group_by: list[str]) -> Iterator[dict]:
-    """Every row of the analytics cost endpoint over [first_day, last_day] in 1d buckets, 31 days per query,
-    straight over HTTP (no project code)."""
+def analytics_rows(
+    base_url: str, first_day: date, last_day: date, group_by: list[str], *, endpoint: str = "cost"
+) -> Iterator[dict]:
+    """Every row of an analytics endpoint (cost, or usage) over [first_day, last_day] in 1d buckets, 31 days per
+    query, straight over HTTP (no project code)."""
     start = first_day
     while start <= last_day:
         end = min(start + timedelta(days=31), last_day + timedelta(days=1))
@@ -130,7 +131,7 @@ def analytics_cost_rows(base_url: str, first_day: date, last_day: date, group_by
         page = None
         while True:
             body = requests.get(
-                f"{base_url}{ANALYTICS_COST}",
+                f"{base_url}/v1/organizations/analytics/{endpoint}",
                 params=params + ([("page", page)] if page else []),
                 headers=_analytics_headers(),
                 timeout=60,
@@ -150,7 +151,7 @@ def independent_analytics_totals(
     default = default_workspace_id(base_url) if "workspace_id" in group_by else None
     field = "list_amount" if list_price else "amount"
     totals: dict[tuple, Decimal] = defaultdict(Decimal)
-    for row in analytics_cost_rows(base_url, first_day, last_day, group_by):
+    for row in analytics_rows(base_url, first_day, last_day, group_by):
         values = [row["group"][g] for g in group_by]
         if "workspace_id" in group_by:
             i = group_by.index("workspace_id")
@@ -175,27 +176,8 @@ def stitched_cost_totals(base_url: str, first_day: date, last_day: date) -> dict
 def analytics_rows_per_day(base_url: str, endpoint: str, group_by: list[str], first_day: date, last_day: date):
     """How many rows a daily query grouped by `group_by` (no fan-out) has per day: what counts toward a page's limit."""
     counts: dict[str, int] = defaultdict(int)
-    start = first_day
-    while start <= last_day:
-        end = min(start + timedelta(days=31), last_day + timedelta(days=1))
-        params = [
-            ("starting_at", f"{start.isoformat()}T00:00:00Z"),
-            ("ending_at", f"{end.isoformat()}T00:00:00Z"),
-            ("time_bucket_width", "1d"),
-            ("limit", "1000"),
-        ] + [("group_by[]", g) for g in group_by]
-        page = None
-        while True:
-            url = f"{base_url}/v1/organizations/analytics/{endpoint}"
-            body = requests.get(
-                url, params=params + ([("page", page)] if page else []), headers=_analytics_headers()
-            ).json()
-            for row in body["data"]:
-                counts[row["starting_at"][:10]] += 1
-            if not body.get("next_page"):
-                break
-            page = body["next_page"]
-        start = end
+    for row in analytics_rows(base_url, first_day, last_day, group_by, endpoint=endpoint):
+        counts[row["starting_at"][:10]] += 1
     return counts
 
 

@@ -19,7 +19,7 @@ from pump_anthropic.clock import utc_now
 from pump_anthropic.domain import analytics_days, day_docs
 from pump_anthropic.domain.allocation import KeyHomes, unlisted_key
 from pump_anthropic.domain.analytics_plan import HISTORY_FLOOR, RETENTION, AnalyticsPlan, Endpoint, OrgProfile, plan
-from pump_anthropic.domain.calendar import day_start
+from pump_anthropic.domain.calendar import day_runs, day_start
 from pump_anthropic.exceptions import AdminApiError
 from pump_anthropic.logic.pull import ClientFactory, fetch_api_keys, fetch_workspaces, pull_items
 from pump_anthropic.logic.storage import Storage
@@ -27,7 +27,6 @@ from pump_anthropic.logic.storage import Storage
 logger = logging.getLogger(__name__)
 
 AUTO, LEGACY, ANALYTICS = "auto", "legacy", "analytics"
-ONE_DAY = timedelta(days=1)
 # Only the query shapes matter when executing: estimates are for the planner's reports.
 _SHAPE_PROFILE = OrgProfile(workspaces=1, api_keys=1, models=1, actors=1)
 
@@ -300,15 +299,11 @@ def source_coverage(ranges: list[dict]) -> list[dict]:
         while day <= last:
             by_day[day] = (entry["source"], entry.get("reason"))
             day += timedelta(days=1)
-    merged: list[SourceRange] = []
-    for day in sorted(by_day):
-        source, reason = by_day[day]
-        previous = merged[-1] if merged else None
-        if previous and (previous.source, previous.reason) == (source, reason) and day == previous.last_day + ONE_DAY:
-            merged[-1] = SourceRange(source, previous.first_day, day, reason)
-        else:
-            merged.append(SourceRange(source, day, day, reason))
-    return [r.as_dict() for r in merged]
+    days_of: dict[tuple[str, str | None], list[date]] = defaultdict(list)
+    for day, kind in by_day.items():
+        days_of[kind].append(day)
+    runs = [SourceRange(source, *run, reason) for (source, reason), days in days_of.items() for run in day_runs(days)]
+    return [r.as_dict() for r in sorted(runs, key=lambda r: r.first_day)]
 
 
 def refuses_analytics(exc: AdminApiError) -> bool:
