@@ -100,3 +100,18 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("test artifacts")
         for path in written:
             terminalreporter.write_line(f"screenshot: {path}")
+
+
+# Playwright's expect() polls the page's state until it holds; its default bound (5 s) is a guess about machine
+# speed, and on a loaded 2-core CI machine the dashboard's first paint took longer. A generous bound keeps each
+# assertion a wait on state, and costs nothing when the state arrives early.
+STATE_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _generous_state_waits() -> None:
+    try:
+        from playwright.sync_api import expect
+    except ImportError:
+        return
+    expect.set_options(timeout=STATE_TIMEOUT_MS)
