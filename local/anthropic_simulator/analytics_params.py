@@ -103,6 +103,17 @@ FILTERS = {
 }
 _ACTOR_ID_PREFIXES = ("user_", "svac_", "apikey_")
 _CURSOR_PREFIX = "rpt_"
+# Not part of what a cursor is bound to: the SDK's remedy for report_page_too_large is a lower `limit` with the
+# same cursor (the cursor counts rows, so any limit can go on from it).
+_UNBOUND_PARAMS = ("page", "limit")
+
+
+class ReportError(BadRequest):
+    """A 400 that also carries `error.details.error_code` (the official SDK maps each code to its own class)."""
+
+    def __init__(self, message: str, error_code: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
 
 
 @dataclass(frozen=True)
@@ -253,7 +264,7 @@ def _listing(values: tuple[str, ...]) -> str:
 
 
 def _fingerprint(kind: str, params: Params) -> str:
-    pairs = sorted((name, value) for name, values in params.items() if name != "page" for value in values)
+    pairs = sorted((name, value) for name, values in params.items() if name not in _UNBOUND_PARAMS for value in values)
     return hashlib.sha256(json.dumps([kind, pairs]).encode()).hexdigest()[:16]
 
 

@@ -26,7 +26,9 @@ from anthropic_simulator.analytics_data import (
 from anthropic_simulator.analytics_params import (
     COST_DIMENSIONS,
     USAGE_DIMENSIONS,
+    WIDTHS,
     AnalyticsQuery,
+    ReportError,
     buckets,
     encode_cursor,
     parse_query,
@@ -90,12 +92,20 @@ class AnalyticsReports:
         query = parse_query(kind, params, now, settings)
         watermark = self.watermark(settings)
         ranked = self.ranked(query, settings, watermark)
+        if settings.max_report_groups is not None:
+            self._check_groups(query, settings, watermark, ranked)
         page = ranked[query.offset : query.offset + query.limit]
         has_more = query.offset + query.limit < len(ranked)
         if query.exclude_deleted_users:
             position = query.group_by.index("actor")
             page = [row for row in page if not (row.key[position] is not None and row.key[position].deleted)]
         data = [item for row in page for item in _render(row, query, settings)]
+        if settings.max_page_rows is not None and len(data) > settings.max_page_rows:
+            raise ReportError(
+                f"The requested page of the report has more usage than one page can hold ({len(data)} rows; at most "
+                f"{settings.max_page_rows}). Send a lower `limit` and page through the rest.",
+                "report_page_too_large",
+            )
         body: dict = {
             "data": data,
             "has_more": has_more,
@@ -127,6 +137,37 @@ class AnalyticsReports:
             ):
                 self._cache.popitem(last=False)
         return rows
+
+    def _check_groups(
+        self, query: AnalyticsQuery, settings: AnalyticsSettings, watermark: datetime, ranked: list[BaseRow]
+    ) -> None:
+        """400 too_many_report_groups when the query (or one UTC day of it) has more groups than the setting."""
+        cap = settings.max_report_groups
+        assert cap is not None
+        if settings.report_groups_scope == "query":
+            count = len({row.key for row in ranked})
+            if count > cap:
+                raise ReportError(
+                    f"This report has usage in {count} groups; a report can return at most {cap}. Query a shorter "
+                    "range or group by fewer dimensions.",
+                    "too_many_report_groups",
+                )
+            return
+        # Per UTC day: bucketed rows sit inside one day each; an unbucketed query is counted from its hours.
+        rows = (
+            ranked if query.width is not None else self.ranked(replace(query, width=WIDTHS["1h"]), settings, watermark)
+        )
+        per_day: dict = {}
+        for row in rows:
+            per_day.setdefault(row.start.date(), set()).add(row.key)
+        crowded = sorted((day, len(keys)) for day, keys in per_day.items() if len(keys) > cap)
+        if crowded:
+            day, count = crowded[0]
+            raise ReportError(
+                f"A day in the report ({day}) has usage in {count} groups, more than the {cap} a report can return "
+                "per day. Group by fewer dimensions, or narrow the query with filters.",
+                "too_many_report_groups",
+            )
 
     def _aggregate(
         self, query: AnalyticsQuery, settings: AnalyticsSettings, watermark: datetime, periods: list

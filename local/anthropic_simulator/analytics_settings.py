@@ -60,6 +60,13 @@ class AnalyticsSettings:
     auth_styles: tuple[str, ...] = ("x-api-key", "bearer")
     accepted_versions: tuple[str, ...] | None = None  # None: any YYYY-MM-DD, as on the legacy endpoints
     rate_limit_per_minute: int | None = None  # per organization, both endpoints together
+    # 400 report_page_too_large (SDK 2.15+: "more usage than one page can hold; send a lower limit"): a page that
+    # would hold more than this many rows, fan-out rows included. None: never.
+    max_page_rows: int | None = None
+    # 400 too_many_report_groups (SDK 2.15+): more distinct groups (base combinations, fan-out not counted) than
+    # this, counted per UTC day of the query ("day", as the SDK words it) or over the whole query ("query").
+    max_report_groups: int | None = None
+    report_groups_scope: str = "day"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "discounts", _decimal_pairs(self.discounts))
@@ -73,6 +80,7 @@ class AnalyticsSettings:
             "bucket_alignment": ("floor", "overlap", "inside"),
             "next_page_on_last_page": ("null", "absent"),
             "organization_ids": ("reject", "match_nothing"),
+            "report_groups_scope": ("day", "query"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -81,8 +89,9 @@ class AnalyticsSettings:
             raise ValueError("missing_beta_status must be 400 or 404")
         if not set(self.auth_styles) <= {"x-api-key", "bearer"} or not self.auth_styles:
             raise ValueError("auth_styles must be a non-empty subset of ('x-api-key', 'bearer')")
-        if self.rate_limit_per_minute is not None and self.rate_limit_per_minute < 1:
-            raise ValueError("rate_limit_per_minute must be at least 1 (or None)")
+        for name in ("rate_limit_per_minute", "max_page_rows", "max_report_groups"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1 (or None)")
 
     def discount(self, model: str | None) -> Decimal:
         return dict(self.discounts).get(model or "", Decimal(0))

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 from anthropic_simulator import reports
 from anthropic_simulator.analytics_data import AnalyticsData
-from anthropic_simulator.analytics_params import RateLimiter, check_headers, check_organization
+from anthropic_simulator.analytics_params import RateLimiter, ReportError, check_headers, check_organization
 from anthropic_simulator.analytics_reports import AnalyticsReports
 from anthropic_simulator.analytics_settings import ANALYTICS_BETA, AnalyticsSettings
 from anthropic_simulator.faults import (
@@ -32,6 +32,7 @@ from anthropic_simulator.faults import (
     FaultPlan,
 )
 from anthropic_simulator.org import ID_ALPHABET, OrgSpec, SimulatedOrg
+from anthropic_simulator.spend_limits import Refused, SpendLimitsApi, SpendLimitSettings, is_spend_limits_path
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ class Simulator:
     """A local, faithful Anthropic Admin API (usage, cost, org, workspaces, API keys) over a synthetic org.
 
     `now` is the simulator's clock (a callable returning an aware UTC datetime); it decides "today".
-    `analytics` holds the knobs of the Usage and Cost Analytics endpoints (`sim.analytics` can be swapped later).
+    `analytics` holds the knobs of the Usage and Cost Analytics endpoints (`sim.analytics` can be swapped later);
+    `spend_limits` those of the Spend Limits API (`sim.spend_limits`, likewise).
     """
 
     def __init__(
@@ -95,12 +97,15 @@ class Simulator:
         now: Callable[[], datetime] | None = None,
         slow_seconds: float = DEFAULT_SLOW_SECONDS,
         analytics: AnalyticsSettings | None = None,
+        spend_limits: SpendLimitSettings | None = None,
     ) -> None:
         self.org = SimulatedOrg(spec, now=now)
         self.analytics = analytics or AnalyticsSettings()
         self.analytics_data = AnalyticsData(self.org)
         self._analytics_reports = AnalyticsReports(self.analytics_data)
         self._rate_limiter = RateLimiter()
+        self.spend_limits = spend_limits or SpendLimitSettings()
+        self._spend_limits_api = SpendLimitsApi(self.org)
         self._admin_key = admin_key
         self.latency_s = latency_s
         self.slow_seconds = slow_seconds
@@ -267,9 +272,18 @@ class Simulator:
             if denied is not None:
                 return denied
         try:
-            body = self._analytics_reports.report(kind, params, settings) if kind else self._route(path, params, betas)
+            if is_spend_limits_path(path):
+                body = self._spend_limits_api.answer(path, params, betas, self.spend_limits)
+            elif kind:
+                body = self._analytics_reports.report(kind, params, settings)
+            else:
+                body = self._route(path, params, betas)
+        except Refused as exc:
+            d = exc.denial
+            return _error(d.status, d.error_type, d.message, request_id, d.details, **d.headers)
         except reports.BadRequest as exc:
-            return _error(400, "invalid_request_error", str(exc), request_id)
+            details = {"error_code": exc.error_code} if isinstance(exc, ReportError) else None
+            return _error(400, "invalid_request_error", str(exc), request_id, details)
         except reports.NotFound as exc:
             return _error(404, "not_found_error", str(exc), request_id)
         except Exception:
@@ -313,8 +327,9 @@ class Simulator:
         return _error(denied.status, denied.error_type, denied.message, request_id, denied.details, **denied.headers)
 
     def reset_rate_limit(self) -> None:
-        """Forget the analytics calls of the current rate-limit window."""
+        """Forget the analytics and spend-limit calls of the current rate-limit windows."""
         self._rate_limiter.reset()
+        self._spend_limits_api.reset_rate_limit()
 
     def _route(self, path: str, params: reports.Params, betas: list[str]) -> dict | None:
         org = self.org

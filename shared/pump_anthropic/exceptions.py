@@ -81,6 +81,10 @@ class TenantRateLimitedError(TooManyRequestsError):
 
     code = "tenant_rate_limited"
 
+    def __init__(self, message: str, *, retry_after: int | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after  # seconds, sent as the Retry-After header
+
 
 # ---------------------------------------------------------------- Anthropic
 
@@ -136,6 +140,20 @@ class AdminApiRequestError(AdminApiError):
 
     code = "anthropic_request_rejected"
     http_status = 502
+
+
+class AdminApiReportPageTooLargeError(AdminApiRequestError):
+    """400 `report_page_too_large` from the analytics API: a page held more than one page can. The client re-asks
+    the same page with a lower `limit` and pages on with it; this escapes only once even its floor is too large."""
+
+    code = "anthropic_report_page_too_large"
+
+
+class AdminApiTooManyReportGroupsError(AdminApiRequestError):
+    """400 `too_many_report_groups` from the analytics API: the query's grouping yields more groups than a report
+    returns. The client splits a bucketed query's range; this escapes when the range cannot usefully be split."""
+
+    code = "anthropic_too_many_report_groups"
 
 
 class AdminApiRetriableError(AdminApiError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -24,7 +24,9 @@ from pump_anthropic.exceptions import (
     AdminApiPaginationError,
     AdminApiPermissionError,
     AdminApiRateLimitedError,
+    AdminApiReportPageTooLargeError,
     AdminApiRequestError,
+    AdminApiTooManyReportGroupsError,
     AdminApiUnavailableError,
 )
 from tests.support.scripted_http import ADMIN_KEY, FakeClock, Reply, ScriptedAdapter, error_reply
@@ -526,3 +528,255 @@ def test_key_absent_from_errors_reprs_and_logs(harness, caplog, auth_scheme):
     assert all(ADMIN_KEY not in text for text in rendered)
     assert "[redacted]" in str(error)
     assert error.__context__ is None or ADMIN_KEY not in str(error.__context__)
+
+
+# --- report_page_too_large and too_many_report_groups ------------------------------------------------------------
+
+
+def coded_error(code: str, message: str = "Too much.") -> Reply:
+    reply = error_reply(400, "invalid_request_error", message)
+    reply.body["error"]["details"] = {"error_code": code}
+    return reply
+
+
+TOO_LARGE = coded_error("report_page_too_large", "The requested page has more usage than one page can hold.")
+TOO_MANY = coded_error("too_many_report_groups", "A day in the report has usage in more groups than it can return.")
+
+
+def sent(adapter: Any, name: str) -> list[str | None]:
+    return [dict(parse_qsl(urlsplit(r.url).query)).get(name) for r in adapter.requests]
+
+
+def test_page_too_large_re_asks_the_same_page_with_half_the_limit_and_pages_on_with_it(harness):
+    # Given: page 2 is too large at 1000 and 500 rows, fine at 250
+    h = harness([page([cost_row(1)], "c1"), TOO_LARGE, TOO_LARGE, page([cost_row(2)], "c2"), page([cost_row(3)])])
+
+    # When
+    rows = costs(h.client)
+
+    # Then: no row twice or lost; the lowered limit stays for the pages after
+    assert [row.starting_at.day for row in rows] == [1, 2, 3]
+    assert sent(h.adapter, "page") == [None, "c1", "c1", "c1", "c2"]
+    assert sent(h.adapter, "limit") == ["1000", "1000", "500", "250", "250"]
+    assert h.client.request_count == 5 and h.clock.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("min_page_limit", "limits"), [(1, [1000, 500, 250, 125, 62, 31, 15, 7, 3, 1]), (100, [1000, 500, 250, 125, 100])]
+)
+def test_page_too_large_even_at_the_floor_raises_a_clear_non_retriable_error(harness, min_page_limit, limits):
+    h = harness([TOO_LARGE] * 20, min_page_limit=min_page_limit)
+
+    with pytest.raises(AdminApiReportPageTooLargeError, match=f"still too large at limit={limits[-1]}") as excinfo:
+        costs(h.client)
+
+    error = excinfo.value
+    assert (error.status, error.retriable, error.code) == (400, False, "anthropic_report_page_too_large")
+    assert isinstance(error, AdminApiRequestError)
+    assert sent(h.adapter, "limit") == [str(limit) for limit in limits]
+
+
+def test_a_400_without_a_known_error_code_is_not_remedied(harness):
+    h = harness([coded_error("some_other_code"), page([])])
+    with pytest.raises(AdminApiRequestError) as excinfo:
+        costs(h.client)
+    assert type(excinfo.value) is AdminApiRequestError and h.client.request_count == 1
+
+
+# A small analytics endpoint over fixed rows, for the remedies that must not change what a query returns: ranges,
+# time order, limit, offset cursors, and both errors on demand.
+OCT = datetime(2026, 10, 1, tzinfo=UTC)
+MONTH = AnalyticsQuery(OCT, OCT + timedelta(days=31), "1d", ("api_key_id", "cost_type", "token_type"),
+                       order_by="time", order="asc")  # fmt: skip
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def month_rows() -> list[dict[str, Any]]:
+    # Day d has key "apikey_<d // 4>" and "apikey_all": a range's groups grow with its length.
+    rows = []
+    for day in range(31):
+        start = OCT + timedelta(days=day)
+        for key in (f"apikey_{day // 4}", "apikey_all"):
+            for token_type in ("uncached_input_tokens", "output_tokens"):
+                row = cost_row(
+                    amount=f"{day}.{len(rows):06d}", api_key_id=key, cost_type="tokens", token_type=token_type
+                )
+                rows.append({**row, "starting_at": _iso(start), "ending_at": _iso(start + timedelta(days=1))})
+    return rows
+
+
+class FakeReportApi(requests.adapters.BaseAdapter):
+    def __init__(self, rows, *, max_limit=None, max_groups=None, per_day=False, max_page_rows=None):
+        super().__init__()
+        self.rows, self.max_limit, self.max_groups, self.per_day = rows, max_limit, max_groups, per_day
+        self.max_page_rows = max_page_rows
+        self.requests: list[requests.PreparedRequest] = []
+        self.outcomes: list[str] = []
+
+    def send(self, request, **kwargs):
+        self.requests.append(request)
+        reply = self._answer(dict(parse_qsl(urlsplit(request.url).query)))
+        self.outcomes.append(reply.body["error"]["details"]["error_code"] if reply.status != 200 else "ok")
+        return reply.build(request)
+
+    def _answer(self, q: dict[str, str]) -> Reply:
+        inside = [r for r in self.rows if q["starting_at"] <= r["starting_at"] < q["ending_at"]]
+        inside.sort(key=lambda r: r["starting_at"], reverse=q.get("order") != "asc")
+        combos = {(r["starting_at"] if self.per_day else "", r["group"]["api_key_id"]) for r in inside}
+        per_unit: dict[str, int] = {}
+        for unit, _ in combos:
+            per_unit[unit] = per_unit.get(unit, 0) + 1
+        if self.max_groups is not None and max(per_unit.values(), default=0) > self.max_groups:
+            return TOO_MANY
+        limit, offset = int(q["limit"]), int(q.get("page", "o0")[1:])
+        if self.max_limit is not None and limit > self.max_limit:
+            return TOO_LARGE
+        data = inside[offset : offset + limit]
+        if self.max_page_rows is not None and len(data) > self.max_page_rows:
+            return TOO_LARGE
+        more = offset + limit < len(inside)
+        return page(data, f"o{offset + limit}" if more else None)
+
+    def close(self):
+        pass
+
+    def ranges(self) -> list[tuple[int, int]]:
+        # (first day, last day + 1) of each request, as days of October
+        spans = []
+        for request in self.requests:
+            q = dict(parse_qsl(urlsplit(request.url).query))
+            spans.append((int(q["starting_at"][8:10]), (datetime.fromisoformat(q["ending_at"]) - OCT).days + 1))
+        return spans
+
+
+def on_fake(api: FakeReportApi, **kwargs: Any) -> AnalyticsClient:
+    session = requests.Session()
+    session.mount("https://", api)
+    clock = FakeClock()
+    return AnalyticsClient(SecretStr(ADMIN_KEY), "https://admin.test", session=session, sleep=clock.sleep,
+                           clock=clock, **kwargs)  # fmt: skip
+
+
+def unremedied(query: AnalyticsQuery) -> list:
+    return list(on_fake(FakeReportApi(month_rows())).iter_cost(query))
+
+
+def test_lowered_limits_return_exactly_the_rows_of_one_unlimited_walk():
+    # Given: 124 rows; any page over 30 rows is too large
+    api = FakeReportApi(month_rows(), max_page_rows=30)
+    client = on_fake(api)
+
+    # When
+    rows = list(client.iter_cost(MONTH))
+
+    # Then: 1000 → 500 → 250 → 125 → 62 → 31 → 15 rejected or accepted, then 15-row pages to the end
+    assert rows == unremedied(MONTH) and len(rows) == 124
+    assert sent(api, "limit") == ["1000", "500", "250", "125", "62", "31", *["15"] * 9]
+    assert api.outcomes == ["report_page_too_large"] * 6 + ["ok"] * 9
+    assert client.request_count == 15
+
+
+def test_too_many_groups_splits_the_range_in_halves_on_a_bucket_edge():
+    # Given: 8 days hold 3 keys; the API returns at most 2 per query
+    query = replace(MONTH, ending_at=OCT + timedelta(days=8))
+    api = FakeReportApi(month_rows(), max_groups=2)
+    client = on_fake(api)
+
+    # When
+    rows = list(client.iter_cost(query))
+
+    # Then: the whole range is refused, its two halves of 4 days are not
+    assert rows == unremedied(query)
+    assert api.ranges() == [(1, 9), (1, 5), (5, 9)]
+    assert api.outcomes == ["too_many_report_groups", "ok", "ok"]
+    assert client.request_count == 3
+
+
+@pytest.mark.parametrize(
+    "query",
+    [MONTH, replace(MONTH, order="desc"), replace(MONTH, order=None), replace(MONTH, order_by=None, order=None)],
+    ids=["time-asc", "time-desc", "time-default-desc", "metric-ranked"],
+)
+def test_split_rows_are_the_rows_of_the_unsplit_query(query):
+    # Given: a month whose 9 keys must be read in ranges holding at most 2
+    api = FakeReportApi(month_rows(), max_groups=2)
+
+    # When
+    rows = list(on_fake(api).iter_cost(query))
+
+    # Then: time-ordered queries in the unsplit sequence; a metric-ranked one with the same rows (each half ranked)
+    expected = unremedied(query)
+    if query.order_by == "time":
+        assert rows == expected
+    else:
+        assert sorted(rows, key=repr) == sorted(expected, key=repr) and len(rows) == len(expected)
+    # every refused range was asked again as its two halves; the accepted ranges tile the month once
+    spans, outcomes = api.ranges(), api.outcomes
+    refused = [span for span, outcome in zip(spans, outcomes, strict=True) if outcome != "ok"]
+    accepted = sorted(span for span, outcome in zip(spans, outcomes, strict=True) if outcome == "ok")
+    assert all(any((a, m) in spans and (m, b) in spans for m in range(a + 1, b)) for a, b in refused)
+    assert [a for a, _ in accepted] == [1] + [b for _, b in accepted[:-1]] and accepted[-1][1] == 32
+    assert len(spans) == len(set(spans)) == 2 * len(refused) + 1
+
+
+def test_split_and_lowered_limit_together_still_return_the_unremedied_rows():
+    # Given: both errors; the limit learnt in the first half is kept in the second
+    api = FakeReportApi(month_rows(), max_groups=5, max_page_rows=10)
+    client = on_fake(api)
+
+    # When
+    rows = list(client.iter_cost(MONTH))
+
+    # Then
+    assert rows == unremedied(MONTH)
+    assert api.outcomes.count("report_page_too_large") == 7  # 1000 → … → 7, learnt once for every piece
+    assert set(sent(api, "limit")[api.outcomes.index("ok") :]) == {"7"}
+
+
+def test_a_day_with_too_many_groups_is_split_down_to_that_day_then_reported():
+    # Given: the cap holds per day, and every day has 2 keys
+    api = FakeReportApi(month_rows(), max_groups=1, per_day=True)
+    client = on_fake(api)
+
+    # When
+    with pytest.raises(AdminApiTooManyReportGroupsError, match="single 1d bucket") as excinfo:
+        list(client.iter_cost(MONTH))
+
+    # Then: halved 31 → 15 → 7 → 3 → 1 day, earliest half first, then given up (bounded, non-retriable)
+    assert api.ranges() == [(1, 32), (1, 16), (1, 8), (1, 4), (1, 2)]
+    error = excinfo.value
+    assert (error.status, error.retriable, error.code) == (400, False, "anthropic_too_many_report_groups")
+    assert "2026-10-01T00:00:00Z..2026-10-02T00:00:00Z" in str(error)
+    assert error.__cause__ is not None and error.__cause__.__context__ is None
+
+
+def test_splitting_stops_at_the_depth_cap():
+    api = FakeReportApi(month_rows(), max_groups=1)
+    with pytest.raises(AdminApiTooManyReportGroupsError, match="splitting its range 2 times"):
+        list(on_fake(api, max_split_depth=2).iter_cost(MONTH))
+    assert api.ranges() == [(1, 32), (1, 16), (1, 8)]
+
+
+@pytest.mark.parametrize(
+    ("query", "cursor", "reason"),
+    [
+        (replace(MONTH, time_bucket_width=None, order_by=None, order=None), None, "unbucketed"),
+        (MONTH, "o4", "already read"),
+    ],
+    ids=["unbucketed", "resumed-from-a-cursor"],
+)
+def test_a_query_that_cannot_be_split_exactly_is_reported_at_once(query, cursor, reason):
+    api = FakeReportApi(month_rows(), max_groups=2)
+    with pytest.raises(AdminApiTooManyReportGroupsError, match=reason):
+        list(on_fake(api).iter_cost(query, page=cursor))
+    assert len(api.requests) == 1
+
+
+def test_too_many_groups_after_pages_were_read_is_not_split(harness):
+    h = harness([page([cost_row(1)], "c1"), TOO_MANY])
+    with pytest.raises(AdminApiTooManyReportGroupsError, match="already read"):
+        costs(h.client, MONTH)
+    assert h.client.request_count == 2

@@ -35,7 +35,9 @@ from pump_anthropic.exceptions import (
     AdminApiPaginationError,
     AdminApiPermissionError,
     AdminApiRateLimitedError,
+    AdminApiReportPageTooLargeError,
     AdminApiRequestError,
+    AdminApiTooManyReportGroupsError,
     AdminApiUnavailableError,
 )
 
@@ -321,7 +323,7 @@ class AdminApiClient:
             return AdminApiRateLimitedError(
                 message, retry_after=parse_retry_after(response.headers.get("retry-after")), **fields
             )
-        return _error_class(status)(message, **fields)
+        return _CODED_ERRORS.get((status, error_code), _error_class(status))(message, **fields)
 
     # --- helpers --------------------------------------------------------------------------------------------
 
@@ -370,6 +372,14 @@ class AdminApiClient:
 
 class _GateRefusal(Exception):
     """Carries what the request gate raised (`args[0]`) through the retry loop, which must not retry it."""
+
+
+# (status, `error.details.error_code`) -> the typed error a caller can act on (the official SDK keys its own error
+# classes the same way).
+_CODED_ERRORS: dict[tuple[int, str | None], type[AdminApiError]] = {
+    (400, "report_page_too_large"): AdminApiReportPageTooLargeError,
+    (400, "too_many_report_groups"): AdminApiTooManyReportGroupsError,
+}
 
 
 def _error_class(status: int) -> type[AdminApiError]:
