@@ -317,12 +317,19 @@ def first_read(api, clock: Clock) -> dict:
     return {"wall": time.perf_counter() - began, "cpu": time.thread_time() - cpu, "status": response.status}
 
 
-def run_reads(api, meter, clock: Clock, repeats: int) -> list[dict]:
+def run_reads(
+    api,
+    meter,
+    clock: Clock,
+    repeats: int,
+    groupings: tuple[str, ...] = READ_GROUPINGS,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+) -> list[dict]:
     today = clock().date()
     results = []
     for days in READ_RANGES:
         first = (today - timedelta(days=days - 1)).isoformat()
-        for grouping in READ_GROUPINGS:
+        for grouping in groupings:
             query = {"from": first, "to": today.isoformat(), "group_by": grouping, "limit": READ_PAGE_ROWS}
             target = "/costs?" + urlencode(query)
             samples = []
@@ -360,7 +367,7 @@ def run_reads(api, meter, clock: Clock, repeats: int) -> list[dict]:
                     }
                 )
             best = samples[0]
-            modelled = [s["own_cpu"] * cpu_scale(DEFAULT_MEMORY_MB) + s["sdk_calls"] * DDB_CALL_S for s in samples]
+            modelled = [s["own_cpu"] * cpu_scale(memory_mb) + s["sdk_calls"] * DDB_CALL_S for s in samples]
             results.append(
                 {
                     "days": days,

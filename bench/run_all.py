@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark on the embedded default, print one table, append it to bench/RESULTS.md.
 
-    .venv/bin/python bench/run_all.py [--quick] [--only pipeline,function_memory,cold_start,peer_ingestr]
+    .venv/bin/python bench/run_all.py [--quick] [--only pipeline,function_memory,cold_start,peer_ingestr,fleet]
                                       [--skip-peer] [--no-append]
 
 Each script runs in its own process (moto and the simulator keep process-wide state) and writes its figures as
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH, CACHE, ROOT, machine, markdown_table, plain_table  # noqa: E402
 
-SCRIPTS = ("pipeline", "function_memory", "cold_start", "peer_ingestr")
+SCRIPTS = ("pipeline", "function_memory", "cold_start", "peer_ingestr", "fleet")
 RESULTS = BENCH / "RESULTS.md"
 
 
@@ -98,6 +98,15 @@ def append_results(results: dict, rows: list[dict], quick: bool, elapsed: float)
             direct = "; ".join(f"{d['module']} {d['cumulative_ms']:.0f} ms" for d in figures.get("direct_imports", []))
             lines.append(f"- `{fn}` heaviest packages (self time, as shipped): {heavy}")
             lines.append(f"  - what `functions/{fn}/app.py` imports, cumulative (first import pays): {direct}")
+    if "fleet" in results:
+        fleet = results["fleet"]
+        shape = fleet["fleet"]
+        lines.append(
+            f"Fleet: {shape['small']} small + {shape['large']} large connections (each its own tenant and simulated "
+            f"organization), {shape['hours']} simulated hours from {shape['start']}; the model extrapolates to "
+            f"{fleet['model']['connections']:,} connections ({fleet['model']['large_share']:.0%} large), its "
+            "assumptions in docs/operations.md."
+        )
     lines += ["", markdown_table(rows), ""]
     with RESULTS.open("a") as stream:
         stream.write("\n".join(lines))

@@ -1,9 +1,10 @@
-"""costs: the read API for the Pump frontend (GET /costs, GET /costs/exports/{id}, GET /openapi.json)."""
+"""costs: the read API for the Pump frontend (GET /costs, GET /costs/rates, GET /costs/savings,
+GET /costs/exports/{id}, GET /openapi.json)."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pump_anthropic import wiring
-from pump_anthropic.api import exports
+from pump_anthropic.api import exports, pricing
 from pump_anthropic.api.costs import router
 from pump_anthropic.api.powertools import new_resolver
 from pump_anthropic.api.responses import install_error_handlers
@@ -12,6 +13,7 @@ from pump_anthropic.observability import logger
 app = new_resolver()
 app.include_router(router)
 app.include_router(exports.router)
+app.include_router(pricing.router)
 install_error_handlers(app)
 
 

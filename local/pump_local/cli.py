@@ -46,7 +46,17 @@ def _parser() -> argparse.ArgumentParser:
     simulate.set_defaults(command=_simulate)
 
     serve = commands.add_parser("serve", help="run the whole stack locally with its HTTP API")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others can reach any other)"
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="also answer requests addressed to this host name (repeatable; default: localhost, 127.0.0.1, [::1] "
+        "and the --host address, on the server's port; others get 421, a defence against DNS rebinding)",
+    )
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--anthropic-url", help="Admin API base URL (default: the bundled simulator)")
     serve.add_argument("--source", **SOURCE_ARGUMENT)
@@ -153,10 +163,18 @@ def _serve(args: argparse.Namespace) -> int:
     with anthropic as (url, key), LocalAws(url, cost_source=args.source) as aws:
         scheduler = LocalScheduler(aws, sync_every=args.sync_every)
         scheduler.start()
-        server = make_http_server(LocalApi(), args.host, args.port, static=static_asset)
+        server = make_http_server(
+            LocalApi(), args.host, args.port, static=static_asset, allowed_hosts=args.allowed_host
+        )
+        port = server.server_address[1]
         shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-        aws.serve_downloads_from(f"http://{shown_host}:{server.server_address[1]}")
-        print(f"Pump (local) on http://{args.host}:{server.server_address[1]}/  — Anthropic at {url}")
+        if ":" in shown_host and not shown_host.startswith("["):
+            shown_host = f"[{shown_host}]"
+        aws.serve_downloads_from(f"http://{shown_host}:{port}")
+        warning = non_loopback_warning(args.host, port)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
+        print(f"Pump (local) on http://{shown_host}:{port}/  — Anthropic at {url}")
         if key:
             print(f"Connect with the simulator's demo Admin key: {key}")
         print("Tenant: header X-Pump-Tenant (default 'local'). Ctrl-C to stop.", flush=True)
@@ -168,6 +186,25 @@ def _serve(args: argparse.Namespace) -> int:
             scheduler.stop()
             server.server_close()
     return 0
+
+
+def non_loopback_warning(host: str, port: int) -> str | None:
+    """The warning `serve --host` prints when the server is reachable from other machines (None on loopback)."""
+    import ipaddress
+
+    name = host.strip("[]")
+    try:
+        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return None
+    return (
+        f"WARNING: --host {host or '(all addresses)'} is not a loopback address: anyone who can reach this machine "
+        f"on port {port} can use this server's API and dashboard without logging in (the tenant is just the "
+        "X-Pump-Tenant header), including connecting Admin keys and reading their costs. Run it only on a network "
+        "you trust. Requests addressed to other host names are refused (421) unless allowed with --allowed-host."
+    )
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -283,7 +320,7 @@ def _export_in_one_response(args: argparse.Namespace, session: Any, first: str, 
 
 def _print_csv(report: dict, out: IO[str] | None = None) -> None:
     """The cost report's rows as CSV, written exactly as the csv export writes them."""
-    from pump_anthropic.logic.exports import csv_line, report_csv_columns
+    from pump_anthropic.domain.report_csv import csv_line, report_csv_columns
 
     out = out or sys.stdout
     columns = report_csv_columns(report["group_by"])

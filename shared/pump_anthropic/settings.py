@@ -38,6 +38,10 @@ class Settings:
     # Requests to Anthropic per minute, per connection and per stack (0: unlimited).
     requests_per_minute_per_connection: int = 120
     requests_per_minute_per_stack: int = 1000
+    # The stack's limit is counted on this many shard counters (a connection on the one its id hashes to), so no
+    # single quota item takes every request of the fleet; fewer when a shard's share would fall below a connection's
+    # limit (logic/request_gate.py, stack_shards).
+    requests_per_minute_stack_shards: int = 8
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,6 +67,7 @@ class Settings:
             analytics_reread_days=int(env.get("ANALYTICS_REREAD_DAYS") or 30),
             requests_per_minute_per_connection=int(env.get("ANTHROPIC_RPM_PER_CONNECTION") or 120),
             requests_per_minute_per_stack=int(env.get("ANTHROPIC_RPM_PER_STACK") or 1000),
+            requests_per_minute_stack_shards=int(env.get("ANTHROPIC_RPM_STACK_SHARDS") or 8),
         )
 
 

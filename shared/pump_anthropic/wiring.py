@@ -135,6 +135,7 @@ def request_gate(connection_id: str | None, deadline: float | None) -> RequestGa
         connection_id=connection_id,
         per_connection=s.requests_per_minute_per_connection,
         per_stack=s.requests_per_minute_per_stack,
+        stack_shards_wanted=s.requests_per_minute_stack_shards,
         deadline=deadline,
         # The client needs this long left for the request a wait precedes.
         min_attempt_seconds=DEFAULT_MIN_ATTEMPT_SECONDS,

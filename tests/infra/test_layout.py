@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "shared" / "pump_anthropic"
 NEVER_SHIPPED = ("functions", "pump_local", "anthropic_simulator", "tests")
 IO_LIBRARIES = ("boto3", "botocore", "pynamodb", "requests", "tenacity", "aws_lambda_powertools")
-MAX_LINES = 420
+MAX_LINES = 400
+DESIGN = ROOT / "docs" / "design.md"
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -66,9 +67,13 @@ def test_only_the_dal_knows_pynamodb():
 
 
 def test_no_module_that_ships_is_a_house_of_its_own():
+    """Over 400 lines only with a line in docs/design.md ("Files over 400 lines") saying why."""
+    design = DESIGN.read_text()
+    explained = design[design.index("## Files over 400 lines") :]
     too_long = {
         str(path.relative_to(ROOT)): lines
         for path in shared_modules()
         if (lines := len(path.read_text().splitlines())) > MAX_LINES
+        and f"`{path.relative_to(SHARED.parent).as_posix()}`" not in explained
     }
     assert too_long == {}

@@ -77,6 +77,8 @@ EXPECTED_ROUTES = {
     ("POST", "/integrations/anthropic/{id}/backfill"): "ConnectFunction",
     ("GET", "/costs"): "CostsFunction",
     ("GET", "/costs/export"): "CostsFunction",
+    ("GET", "/costs/rates"): "CostsFunction",
+    ("GET", "/costs/savings"): "CostsFunction",
     ("POST", "/costs/exports"): "ConnectFunction",
     ("GET", "/costs/exports/{id}"): "CostsFunction",
     ("GET", "/openapi.json"): "CostsFunction",

@@ -17,6 +17,7 @@ ENVIRONMENT = {
     "ANALYTICS_REREAD_DAYS": "AnalyticsRereadDays",
     "ANTHROPIC_RPM_PER_CONNECTION": "AnthropicRequestsPerMinutePerConnection",
     "ANTHROPIC_RPM_PER_STACK": "AnthropicRequestsPerMinutePerStack",
+    "ANTHROPIC_RPM_STACK_SHARDS": "AnthropicRequestsPerMinuteStackShards",
 }
 QUOTA_TABLE = {"Fn::GetAtt": ["QuotaTable", "Arn"]}
 
@@ -56,6 +57,8 @@ def test_parameters_have_the_settings_defaults(template):
         spec = params[name]
         # 0 must stay possible: it turns a rate limit off.
         assert (spec["Type"], spec["Default"], spec["MinValue"]) == ("Number", default, 0), name
+    shards = params["AnthropicRequestsPerMinuteStackShards"]
+    assert (shards["Type"], shards["Default"], shards["MinValue"]) == ("Number", 8, 1)
 
 
 @pytest.mark.parametrize("function", PULLING_FUNCTIONS)

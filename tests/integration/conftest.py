@@ -43,3 +43,14 @@ def make_stack(simulator: Simulator) -> Iterator[Callable[..., Stack]]:
 @pytest.fixture
 def stack(make_stack: Callable[..., Stack]) -> Stack:
     return make_stack()
+
+
+@pytest.fixture(autouse=True)
+def _generous_read_quota(request, monkeypatch):
+    """These tests read GET /costs far more often a minute than a dashboard does; the read quota is tested where it
+    is the subject (marked `read_quota`), and lifted elsewhere so it never decides another test's outcome."""
+    if request.node.get_closest_marker("read_quota"):
+        return
+    from pump_anthropic.logic import quotas
+
+    monkeypatch.setattr(quotas, "READ", quotas.Quota("read", 10**9, quotas.READ.window, quotas.READ.what))

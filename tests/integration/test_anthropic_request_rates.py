@@ -14,8 +14,18 @@ from pydantic import SecretStr
 from anthropic_simulator import DEMO_ADMIN_KEY
 from pump_anthropic import settings, wiring
 from pump_anthropic.admin_api.analytics import AnalyticsClient
+from pump_anthropic.dal import quotas
 from pump_anthropic.exceptions import AdminApiRateLimitedError
-from pump_anthropic.logic.request_gate import ACTION, STACK_COUNTER, connection_counter
+from pump_anthropic.logic.request_gate import (
+    ACTION,
+    STACK_COUNTER,
+    RequestGate,
+    connection_counter,
+    shard_limit,
+    stack_counter,
+    stack_shard,
+    stack_shards,
+)
 from tests.support.stack import sync_now
 
 pytestmark = pytest.mark.network
@@ -56,13 +66,23 @@ def frozen_minute(monkeypatch):
     monkeypatch.setattr("pump_anthropic.logic.request_gate.utc_now", lambda: TEN_SECONDS_IN)
 
 
+def stack_total(totals: Counter[str]) -> int:
+    """The stack's count: the sum of its shard counters."""
+    return sum(n for owner, n in totals.items() if owner.startswith(STACK_COUNTER))
+
+
 def test_backfill_and_sync_count_each_request_for_their_connection_and_the_stack(stack):
     connection_id = stack.connect().json()["id"]
     assert stack.wait_settled(connection_id)["status"] == "active"
     sent = sum(stack.simulator.request_counts.values())
     after_backfill = counted()
-    assert set(after_backfill) == {STACK_COUNTER, connection_counter(connection_id)}
-    assert after_backfill[STACK_COUNTER] == sent
+    # The default rates (120 a connection, 1,000 the stack) split the stack's count over 8 shards: connecting
+    # counts on the first, the connection's requests on the one its id picks.
+    shards = stack_shards(per_stack=1000, per_connection=120)
+    own_shard = stack_counter(stack_shard(connection_id, shards), shards)
+    assert shards == 8
+    assert set(after_backfill) <= {stack_counter(0, shards), own_shard, connection_counter(connection_id)}
+    assert stack_total(after_backfill) == sent
     # Connecting reads the organization and the names before the connection id exists: those count for the stack
     # only. Everything else (every report request of the backfill) counts for the connection too.
     names = sum(stack.simulator.request_counts.get(path, 0) for path in NAME_PATHS)
@@ -72,7 +92,7 @@ def test_backfill_and_sync_count_each_request_for_their_connection_and_the_stack
     sync_now(stack, connection_id)
     synced = sum(stack.simulator.request_counts.values()) - sent
     assert synced > 0
-    assert counted() - after_backfill == {STACK_COUNTER: synced, connection_counter(connection_id): synced}
+    assert counted() - after_backfill == {own_shard: synced, connection_counter(connection_id): synced}
 
 
 def test_a_full_minute_is_refused_with_the_retriable_error_before_anything_is_sent(stack, rates, frozen_minute):
@@ -103,6 +123,38 @@ def test_the_stack_rate_is_shared_by_every_connection(stack, rates, frozen_minut
         second.get_organization()
     assert stack.simulator.request_counts["/v1/organizations/me"] == 3
     assert counted() == {STACK_COUNTER: 3}
+
+
+def test_a_fleet_on_the_stacks_shard_counters_never_passes_the_stack_rate(stack, frozen_minute):
+    # The quota table's real conditional writes: 2 a connection, 8 the stack over four shard counters of 2.
+    shards = stack_shards(per_stack=8, per_connection=2, wanted=4, min_share=1)
+    assert shards == 4
+    deadline = time.monotonic() + 20.0
+    let_through = 0
+    for n in range(24):  # 72 requests asked for
+        gate = RequestGate(
+            quotas,  # type: ignore[arg-type]  # a module of functions satisfies QuotaStore, as in wiring
+            connection_id=f"conn_{n:02d}",
+            per_connection=2,
+            per_stack=8,
+            deadline=deadline,
+            stack_shards_wanted=4,
+            min_shard_share=1,
+        )
+        for _ in range(3):
+            try:
+                gate()
+            except AdminApiRateLimitedError:
+                continue
+            let_through += 1
+    totals = counted()
+    assert let_through == stack_total(totals) == 8
+    # Every shard filled to its share, none past it: the stack's 8, and no one item took them all.
+    assert {owner: n for owner, n in totals.items() if owner.startswith(STACK_COUNTER)} == {
+        stack_counter(shard, shards): shard_limit(8, shards, shard) for shard in range(shards)
+    }
+    # Each connection's own counter stays exact: never past its 2.
+    assert max(n for owner, n in totals.items() if not owner.startswith(STACK_COUNTER)) == 2
 
 
 def test_include_default_lists_the_default_workspace_first(stack):

@@ -1,6 +1,9 @@
-"""POST/GET /integrations/anthropic: every connect error case, double submits, tenants, and the read API's 400s."""
+"""POST/GET /integrations/anthropic: every connect error case, double submits, tenants, the read API's 400s, and a way
+out of every backfill state (a lost run, a failed one) by retrying or connecting again."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -10,8 +13,10 @@ from anthropic_simulator import DEMO_ADMIN_KEY
 from pump_anthropic import wiring
 from pump_anthropic.admin_api import AdminApiClient
 from pump_anthropic.dal import table
+from pump_anthropic.dal.models import ConnectionModel
 from pump_anthropic.exceptions import AdminApiPermissionError
-from tests.support.stack import backfill_months
+from tests.support.oracles import COST_REPORT, independent_cost_totals
+from tests.support.stack import backfill_months, costs, report_totals
 
 pytestmark = pytest.mark.network
 
@@ -159,7 +164,7 @@ def test_unknown_connection_id_is_404_and_a_malformed_one_400(stack):
         ("from=01/02/2026", "invalid_query"),
         ("group_by=date,planet", "invalid_query"),
         ("group_by=date,date", "invalid_query"),
-        ("group_by=", "invalid_query"),
+        ("group_by=,", "invalid_query"),
     ],
 )
 def test_costs_rejects_bad_parameters_with_a_sentence(stack, query, code):
@@ -179,3 +184,80 @@ def test_a_form_encoded_body_gets_400_without_echoing_the_key(stack):
     assert error_of(response) == (400, "invalid_request")
     assert DEMO_ADMIN_KEY not in response.body and "sk-ant" not in response.body
     assert nothing_stored()
+
+
+# ------------------------------------------------------------------ a way out of every backfill state
+
+
+class LostLauncher:
+    """A launcher whose execution never runs (as when Step Functions lost it): the run stays `backfilling`."""
+
+    def start(self, **payload) -> str:
+        return "arn:aws:states:us-east-1:123456789012:execution:lost:lost"
+
+
+def age_backfill(connection_id: str, minutes: int) -> None:
+    record = ConnectionModel.get("TENANT#local", f"CONN#{connection_id}")
+    started = record.backfill_started_at - timedelta(minutes=minutes)
+    record.update(actions=[ConnectionModel.backfill_started_at.set(started)])
+
+
+def exact_year(stack, connection: dict) -> None:
+    backfill = connection["backfill"]
+    assert connection["status"] == "active" and connection["last_error"] is None, connection
+    assert backfill["chunks_done"] == backfill["chunks_total"] == backfill_months()
+    expected = independent_cost_totals(stack.simulator.url, backfill["from"], backfill["to"])
+    assert report_totals(costs(stack, backfill["from"], backfill["to"])) == {k: v for k, v in expected.items() if v}
+
+
+def test_a_lost_backfill_is_in_progress_until_the_window_passes_then_restarts_in_full(stack, monkeypatch):
+    # Given a connection whose backfill execution never ran: backfilling, 0 of 0 months
+    monkeypatch.setattr(wiring, "backfill_launcher", LostLauncher)
+    connection_id = stack.connect().json()["id"]
+    monkeypatch.undo()
+    body = stack.call("GET", f"/integrations/anthropic/{connection_id}").json()
+    assert (body["status"], body["backfill"]["chunks_total"]) == ("backfilling", 0)
+
+    # Then inside the in-flight window a retry is refused as in progress (never as "nothing to retry"), and sync
+    # now says what to do
+    assert error_of(stack.call("POST", f"/integrations/anthropic/{connection_id}/backfill")) == (
+        409,
+        "backfill_in_progress",
+    )
+    refused = stack.call("POST", f"/integrations/anthropic/{connection_id}/sync")
+    assert error_of(refused) == (409, "connection_not_active")
+    assert f"POST /integrations/anthropic/{connection_id}/backfill" in refused.json()["error"]["message"]
+
+    # When the window has passed, a retry starts the whole backfill anew
+    age_backfill(connection_id, 16)
+    retried = stack.call("POST", f"/integrations/anthropic/{connection_id}/backfill")
+    assert retried.status == 202, retried.body
+
+    # Then it ends active with every month and the cost report's totals exactly
+    exact_year(stack, stack.wait_settled(connection_id))
+
+
+def test_connecting_again_restarts_a_lost_backfill_once_the_window_has_passed(stack, monkeypatch):
+    monkeypatch.setattr(wiring, "backfill_launcher", LostLauncher)
+    connection_id = stack.connect().json()["id"]
+    monkeypatch.undo()
+    age_backfill(connection_id, 16)
+
+    again = stack.connect()
+
+    assert again.status == 202 and again.json()["id"] == connection_id
+    exact_year(stack, stack.wait_settled(connection_id))
+
+
+def test_connecting_again_after_a_failed_backfill_fetches_the_year_exactly(make_stack):
+    # Given a backfill that ended in error (the newest month failed on every attempt)
+    stack = make_stack(max_concurrency=1)
+    stack.simulator.inject("529", times=15, path=COST_REPORT)
+    connection_id = stack.connect().json()["id"]
+    assert stack.wait_settled(connection_id)["status"] == "error"
+
+    # When the same key is connected again (instead of POST …/backfill)
+    assert stack.connect().status == 202
+
+    # Then a new run fetches the year and the connection is active, exactly
+    exact_year(stack, stack.wait_settled(connection_id))

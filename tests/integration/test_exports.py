@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
@@ -23,6 +24,7 @@ from pump_anthropic.logic import exports
 from pump_local import cli
 from pump_local.embedded_aws import EXPORT_BUCKET_NAME, REGION, LocalAws
 from pump_local.http_api import LocalApi, LocalResponse, make_http_server
+from tests.support.oracles import ANALYTICS_FLOOR
 from tests.support.stack import FIXED_NOW, SMALL_ORG, Stack, costs
 
 pytestmark = pytest.mark.network
@@ -178,6 +180,69 @@ def test_the_csv_format_is_the_cost_report_as_csv(backfilled):
     ]
     assert sum(Decimal(r["cost_usd"]) for r in rows if r["cost_usd"]) == Decimal(report["total"]["cost_usd"])
     assert {r["workspace_name"] for r in rows} == {row["workspace_name"] for row in report["rows"]}
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_in_the_report(cell: str) -> str:
+    """A text cell of the csv export read back as the README tells a machine consumer to: one leading quote that
+    guards a formula start is dropped."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
+
+
+def report_cell(value: object) -> str:
+    """A GET /costs value as the csv export writes it: null as an empty cell, a model's raw ids joined by a space."""
+    if value is None:
+        return ""
+    return " ".join(value) if isinstance(value, list) else str(value)
+
+
+@pytest.mark.parametrize(
+    ("group_by", "names"),
+    [
+        ("actor,product", ["actor_type", "actor_id", "actor_name", "actor_email", "actor_note"]),
+        (
+            "api_key_id,workspace_id,model",
+            ["api_key_name", "api_key_hint", "allocation", "workspace_name", "model_ids"],
+        ),
+    ],
+)
+def test_the_csv_export_carries_the_names_and_list_price_get_costs_carries(backfilled, group_by, names):
+    stack, connection = backfilled
+    first, last = connection["backfill"]["from"], connection["backfill"]["to"]
+
+    job = wait_ready(stack, create(stack, first, last, format="csv", group_by=group_by))
+    rows = list(csv.DictReader(io.StringIO(download(stack, job).raw.decode(), newline="")))
+    report = costs(stack, first, last, group_by)
+
+    figures = ["cost_usd", "list_cost_usd", "tokens", "cost_unknown_tokens", "cost_unknown_web_search_requests"]
+    priced = [f"list_priced_{f}" for f in ("days", "of_days", "list_cost_usd", "cost_usd", "discount_usd")]
+    assert set(names) <= set(rows[0]) and list(rows[0])[-len(figures + priced) :] == figures + priced
+    # Every cell is the GET /costs row's value: dimensions, their names, and the figures flattened.
+    expected = []
+    for row in report["rows"]:
+        flat = {**row, **{f"cost_unknown_{k}": v for k, v in row["cost_unknown"].items()}}
+        flat |= {f"list_priced_{k}": v for k, v in row["list_priced"].items()}
+        expected.append({column: report_cell(flat[column]) for column in rows[0]})
+    assert [{k: as_in_the_report(v) for k, v in r.items()} for r in rows] == expected
+    assert len(rows) == job["rows"] > 1
+
+    # The range reaches back before the analytics API: legacy days have no list price, so the total's and the
+    # stitched rows' is null, and list_priced carries the discount over the days that have one.
+    total = report["total"]
+    analytics_days = (date.fromisoformat(last) - ANALYTICS_FLOOR).days + 1  # the API's first day is 2026-01-01
+    assert total["list_cost_usd"] is None and total["list_priced"]["days"] == analytics_days
+    assert total["list_priced"]["of_days"] == (date.fromisoformat(last) - date.fromisoformat(first)).days + 1 == 365
+    assert sum(Decimal(r["list_priced_list_cost_usd"]) for r in rows) == Decimal(total["list_priced"]["list_cost_usd"])
+    assert sum(Decimal(r["cost_usd"]) for r in rows if r["cost_usd"]) == Decimal(total["cost_usd"])
+    assert any(r["list_cost_usd"] for r in rows) and any(not r["list_cost_usd"] for r in rows)
+    if group_by.startswith("actor"):
+        people = [r for r in rows if r["actor_type"] == "user_actor"]
+        assert people and any(r["actor_name"] for r in people) and any(r["actor_email"] for r in people)
+        assert {r["actor"] for r in rows if not r["list_cost_usd"]} == {"unknown"}  # only legacy days lack it
+    else:
+        assert all(r["model_ids"] or not r["model"] for r in rows)
 
 
 def test_a_download_link_works_only_as_issued(backfilled, year):

@@ -292,3 +292,25 @@ def test_analytics_days_export_list_and_net_cost_and_pass_focus_validator(make_s
     csv_path.write_text(response.body, encoding="utf-8", newline="")
     validation = focus_validator(csv_path, CRITERIA)
     assert validation.failed_rules - UNAVOIDABLE_FAILURES == set(), validation.output[-5000:]
+
+    # Across the stitch, FOCUS and GET /costs hold one rule: ListCost is the list price where Anthropic gives one and
+    # BilledCost where it gives none (x_ListCostSource says which); the API fills nothing in (list_cost_usd null)
+    # and its list_priced covers exactly the list-priced rows' days, list and net.
+    floor = date(2026, 1, 1)
+    first, last = floor - timedelta(days=10), floor + timedelta(days=9)
+    assert date.fromisoformat(connection["backfill"]["from"]) <= first
+    response, rows = export(stack, first.isoformat(), last.isoformat(), format="focus")
+    assert response.status == 200, response.body[:500]
+    total = stack.call("GET", "/costs?" + urlencode({"from": first, "to": last, "group_by": ""})).json()["total"]
+    listed = [r for r in rows if r["x_ListCostSource"] == "list_amount"]
+    filled = [r for r in rows if r["x_ListCostSource"] == "BilledCost"]
+    assert listed and filled and len(listed) + len(filled) == len(rows)
+    assert all(r["ListCost"] == r["BilledCost"] for r in filled)
+    assert total["list_cost_usd"] is None
+    priced = total["list_priced"]
+    days = ({r["ChargePeriodStart"] for r in listed}, {r["ChargePeriodStart"] for r in rows})
+    assert (priced["days"], priced["of_days"]) == tuple(map(len, days)) == (10, 20)  # January's 10 of the 20
+    list_cost = sum((Decimal(r["ListCost"]) for r in listed), Decimal(0))
+    net = sum((Decimal(r["BilledCost"]) for r in listed), Decimal(0))
+    assert (Decimal(priced["list_cost_usd"]), Decimal(priced["cost_usd"])) == (list_cost, net)
+    assert Decimal(priced["discount_usd"]) == list_cost - net > 0

@@ -39,7 +39,7 @@ def rewrite_in_the_old_layout(connection_id: str, first: date, last: date) -> No
                     currency=item.currency,
                 ).serialize()
             )
-        key_lines = projections.get(day_docs.KEYS, [])
+        key_lines = day_docs.projection(projections, day_docs.KEYS)
         for prefix, lines in (
             ("DAY#", [line.to_json() for rollup in build_rollups(items) for line in rollup.lines]),
             ("KEYDAY#", key_lines),

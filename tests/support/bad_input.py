@@ -33,6 +33,8 @@ ROUTES = (
     ("POST", re.compile(r"/integrations/anthropic/[^/]+/backfill"), "POST /integrations/anthropic/{id}/backfill"),
     ("GET", re.compile(r"/costs"), "GET /costs"),
     ("GET", re.compile(r"/costs/export"), "GET /costs/export"),
+    ("GET", re.compile(r"/costs/rates"), "GET /costs/rates"),
+    ("GET", re.compile(r"/costs/savings"), "GET /costs/savings"),
     ("GET", re.compile(r"/openapi\.json"), "GET /openapi.json"),
 )
 ODD_METHODS = "other methods on the routes above"

@@ -13,7 +13,13 @@ from pump_anthropic.domain import report
 from tests.support.bad_input_world import TENANT_A
 
 DIMENSIONS = report.GROUP_BY_DIMENSIONS
-EMPTY_TOTAL = {"cost_usd": "0", "list_cost_usd": "0", "tokens": 0}
+EMPTY_TOTAL = {
+    "cost_usd": "0",
+    "list_cost_usd": "0",
+    "list_priced": {"days": 0, "of_days": 0, "list_cost_usd": "0", "cost_usd": "0", "discount_usd": "0"},
+    "tokens": 0,
+    "cost_unknown": {"tokens": 0, "web_search_requests": 0},
+}
 
 
 def combinable(dims) -> bool:

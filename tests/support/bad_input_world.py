@@ -101,8 +101,9 @@ class World:
 
 
 def valid_tenant(tenant: str) -> bool:
-    # LocalApi sends the default tenant for an empty one; the handlers refuse blank and oversized claims.
-    return tenant == "" or (bool(tenant.strip()) and len(tenant) <= 256)
+    # LocalApi sends the default tenant for an empty one; the handlers refuse blank and oversized claims, and claims
+    # holding `#`, the separator of the table's keys.
+    return tenant == "" or (bool(tenant.strip()) and len(tenant) <= 256 and "#" not in tenant)
 
 
 def connect_tenant_a(api: LocalApi, timeout: float = 120.0) -> str:

@@ -126,9 +126,12 @@ class FakeSecrets:
         self.stored: dict[str, str] = {}
         self.deleted: list[str] = []
 
-    def put(self, connection_id: str, key, *, tags: dict[str, str]) -> str:
-        self.stored[f"pump/{connection_id}"] = key.get_secret_value()
+    def secret_name(self, connection_id: str) -> str:
         return f"pump/{connection_id}"
+
+    def put(self, connection_id: str, key, *, tags: dict[str, str]) -> str:
+        self.stored[self.secret_name(connection_id)] = key.get_secret_value()
+        return self.secret_name(connection_id)
 
     def get(self, name: str):
         from pydantic import SecretStr

@@ -6,7 +6,9 @@ changes nothing, the cursor only moves forward, replacing days removes what vani
 
 from __future__ import annotations
 
+import itertools
 import json
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -28,6 +30,16 @@ class FakeConnections:
         self.chunks: dict[tuple[str, str], dict[str, ChunkProgress]] = {}
         self.manual_syncs: dict[tuple[str, str], datetime] = {}
         self.now = NOW
+        # A new connection item's first run never repeats the number of a purged one's (dal: the claim's time in ms).
+        self._first_runs = itertools.count(int(NOW.timestamp() * 1000), 1000)
+
+    def _in_flight(self, record: ConnectionRecord | None) -> bool:
+        return (
+            record is not None
+            and record.status == "backfilling"
+            and record.backfill_started_at is not None
+            and record.backfill_started_at >= self.now - ConnectionRecord.IN_FLIGHT_BACKFILL
+        )
 
     def get_connection(self, tenant_id: str, connection_id: str, *, with_chunks: bool = True):
         record = self.records.get((tenant_id, connection_id))
@@ -43,7 +55,7 @@ class FakeConnections:
 
     def register_connection(self, *, tenant_id, connection_id, organization_id, organization_name, key_hint, secret_id):
         existing = self.records.get((tenant_id, connection_id))
-        if existing is not None and existing.status == "backfilling":
+        if self._in_flight(existing):
             self.records[(tenant_id, connection_id)] = replace(existing, key_hint=key_hint, secret_id=secret_id)
             return self.get_connection(tenant_id, connection_id), False
         record = ConnectionRecord(
@@ -56,7 +68,8 @@ class FakeConnections:
             secret_id=secret_id,
             created_at=existing.created_at if existing else self.now,
             updated_at=self.now,
-            backfill_run=(existing.backfill_run if existing else 0) + 1,
+            backfill_run=existing.backfill_run + 1 if existing else next(self._first_runs),
+            backfill_run_id=secrets.token_hex(6),
             backfill_started_at=self.now,
             backfill_finished_at=None,
             last_sync_at=existing.last_sync_at if existing else None,
@@ -68,9 +81,16 @@ class FakeConnections:
 
     def claim_backfill_retry(self, tenant_id: str, connection_id: str) -> ConnectionRecord | None:
         record = self.records.get((tenant_id, connection_id))
-        if record is None or record.status == "backfilling":
+        if record is None or self._in_flight(record):
             return None
-        record = replace(record, status="backfilling", backfill_run=record.backfill_run + 1, backfill_finished_at=None)
+        record = replace(
+            record,
+            status="backfilling",
+            backfill_run=record.backfill_run + 1,
+            backfill_run_id=secrets.token_hex(6),
+            backfill_started_at=self.now,
+            backfill_finished_at=None,
+        )
         self.records[(tenant_id, connection_id)] = record
         return record
 
@@ -99,8 +119,16 @@ class FakeConnections:
         self.manual_syncs[(tenant_id, connection_id)] = self.now
         return True
 
-    def disconnect(self, tenant_id: str, connection_id: str) -> None:
-        self._update(tenant_id, connection_id, status="disconnected")
+    def disconnect(self, tenant_id: str, connection_id: str, *, purging: bool = False) -> None:
+        self._update(tenant_id, connection_id, status="purging" if purging else "disconnected")
+
+    def being_purged(self, tenant_id: str, connection_id: str) -> bool:
+        record = self.records.get((tenant_id, connection_id))
+        return record is None or record.status == "purging"
+
+    def purge_window(self, tenant_id: str, connection_id: str, first_day, last_day) -> int:
+        # The fake keeps days in FakeCosts; the fence's effect on stored days is tested on the real table.
+        return len(self.chunks.pop((tenant_id, connection_id), {}))
 
     def purge_connection(self, tenant_id: str, connection_id: str) -> int:
         deleted = len(self.chunks.pop((tenant_id, connection_id), {}))
@@ -238,8 +266,9 @@ class FakeCosts:
                 yield from (day_docs.item_of(day, row) for row in projections.get(day_docs.LINES, []))
 
     def iter_rollups(
-        self, tenant_id, connection_ids, first_day, last_day, *, by_api_key=False
+        self, tenant_id, connection_ids, first_day, last_day, *, by_api_key=False, grain=None
     ) -> Iterator[StoredRollup]:
+        # Every grain is served from the days themselves (the coarse grains are an optimisation of the table).
         for connection_id in connection_ids:
             for day, projections in sorted(self.days.get((tenant_id, connection_id), {}).items()):
                 if first_day <= day <= last_day:
@@ -250,11 +279,11 @@ class FakeQuotas:
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str], int] = {}
 
-    def take_quota(self, tenant_id: str, action: str, *, limit: int, window: timedelta) -> bool:
-        used = self.counts.get((tenant_id, action), 0)
-        if used >= limit:
+    def take_quota(self, tenant_id: str, action: str, *, limit: int, window: timedelta, weight: int = 1) -> bool:
+        used, weight = self.counts.get((tenant_id, action), 0), max(1, min(weight, limit))
+        if used + weight > limit:
             return False
-        self.counts[(tenant_id, action)] = used + 1
+        self.counts[(tenant_id, action)] = used + weight
         return True
 
 

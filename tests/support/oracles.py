@@ -3,6 +3,7 @@ key really spent, computed from the simulator's usage rows and price table."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -43,12 +44,20 @@ def admin_report_buckets(
         page = body["next_page"]
 
 
+def one_model(model_id: str | None) -> str | None:
+    """The model a report row names, as GET /costs groups it: the legacy reports' dated ids
+    (claude-opus-4-1-20250805) and the analytics API's aliases (claude-opus-4-1) are one model."""
+    return None if model_id is None else re.sub(r"-[0-9]{8}$", "", model_id)
+
+
 def independent_cost_totals(base_url: str, first_day: str, last_day: str) -> dict[tuple, Decimal]:
     """Ground truth from the cost report: USD per (date, workspace_id, model)."""
     totals: dict[tuple, Decimal] = defaultdict(Decimal)
     for bucket in admin_report_buckets(base_url, COST_REPORT, first_day, last_day, ["workspace_id", "description"]):
         for row in bucket["results"]:
-            totals[(bucket["starting_at"][:10], row["workspace_id"], row["model"])] += Decimal(row["amount"]) / 100
+            totals[(bucket["starting_at"][:10], row["workspace_id"], one_model(row["model"]))] += (
+                Decimal(row["amount"]) / 100
+            )
     return totals
 
 
@@ -64,7 +73,7 @@ def independent_token_totals(base_url: str, first_day: str, last_day: str) -> di
                 + sum(row["cache_creation"].values())
             )
             if tokens:
-                totals[(bucket["starting_at"][:10], row["workspace_id"], row["model"])] += tokens
+                totals[(bucket["starting_at"][:10], row["workspace_id"], one_model(row["model"]))] += tokens
     return totals
 
 
@@ -156,6 +165,9 @@ def independent_analytics_totals(
         if "workspace_id" in group_by:
             i = group_by.index("workspace_id")
             values[i] = None if values[i] == default else values[i]
+        if "model" in group_by:
+            i = group_by.index("model")
+            values[i] = one_model(values[i])
         totals[(row["starting_at"][:10], *values)] += Decimal(row["cost"][field]) / 100
     return totals
 

@@ -118,7 +118,13 @@ def test_the_report_by_actor_names_people_and_says_when_no_one_is_attributed():
     )  # fmt: skip
     assert (ada["cost_usd"], ada["list_cost_usd"], ada["tokens"]) == ("0.1", "0.125", None)
     assert nobody["actor"] is None and nobody["actor_note"]
-    assert body["total"] == {"cost_usd": "0.14", "list_cost_usd": "0.165", "tokens": None}
+    assert body["total"] == {
+        "cost_usd": "0.14",
+        "list_cost_usd": "0.165",
+        "list_priced": {"days": 1, "of_days": 1, "list_cost_usd": "0.165", "cost_usd": "0.14", "discount_usd": "0.025"},
+        "tokens": None,  # Anthropic's per-actor lines carry cost only
+        "cost_unknown": {"tokens": 0, "web_search_requests": 0},
+    }
 
 
 def test_the_report_by_key_says_billed_and_legacy_days_say_unknown_for_what_they_cannot_know():

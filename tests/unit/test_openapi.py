@@ -13,6 +13,8 @@ CONTRACT_ROUTES = {
     ("/integrations/anthropic/{connection_id}/backfill", "post"),
     ("/costs", "get"),
     ("/costs/export", "get"),
+    ("/costs/rates", "get"),
+    ("/costs/savings", "get"),
     ("/costs/exports", "post"),
     ("/costs/exports/{export_id}", "get"),
 }

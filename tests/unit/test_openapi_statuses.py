@@ -34,7 +34,7 @@ from pump_anthropic.exceptions import (
     SyncRateLimitedError,
     TenantRateLimitedError,
 )
-from pump_anthropic.logic import connections, exports, read
+from pump_anthropic.logic import connections, exports, pricing, read
 from tests.support.api_events import http_event
 
 KEY = "sk-ant-admin01-" + "o" * 93 + "AA"
@@ -56,6 +56,8 @@ RECORD = ConnectionRecord(
     last_error_code=None,
     last_error_message=None,
 )
+LIST_PRICED = {"days": 1, "of_days": 1, "list_cost_usd": "1.875", "cost_usd": "1.5", "discount_usd": "0.375"}
+NO_UNKNOWN = {"tokens": 0, "web_search_requests": 0}
 REPORT = {
     "currency": "USD",
     "from": "2026-03-01",
@@ -63,8 +65,90 @@ REPORT = {
     "group_by": ["date"],
     "settled_through": "2026-02-28",
     "sources": [{"source": "analytics", "from": "2026-03-01", "to": "2026-03-01"}],
-    "total": {"cost_usd": "1.5", "list_cost_usd": "1.875", "tokens": 3},
-    "rows": [{"date": "2026-03-01", "provisional": True, "cost_usd": "1.5", "list_cost_usd": "1.875", "tokens": 3}],
+    "total": {
+        "cost_usd": "1.5",
+        "list_cost_usd": "1.875",
+        "list_priced": LIST_PRICED,
+        "tokens": 3,
+        "cost_unknown": NO_UNKNOWN,
+    },
+    "rows": [
+        {
+            "date": "2026-03-01",
+            "provisional": True,
+            "cost_usd": "1.5",
+            "list_cost_usd": "1.875",
+            "list_priced": LIST_PRICED,
+            "tokens": 3,
+            "cost_unknown": NO_UNKNOWN,
+        }
+    ],
+}
+REPORT_PAGE = {**REPORT, "has_more": False, "next_page": None}
+RATE_CARD = {
+    "currency": "USD",
+    "from": "2026-03-01",
+    "to": "2026-03-01",
+    "group_by": [],
+    "rows": [
+        {
+            "model": "claude-opus-4-6",
+            "model_ids": ["claude-opus-4-6"],
+            "cost_type": "tokens",
+            "token_type": "output_tokens",
+            "service_tier": "standard",
+            "context_window": "0-200k",
+            "inference_geo": None,
+            "speed": "standard",
+            "unit": "tokens",
+            "per": "1M tokens",
+            "tokens": 200000,
+            "requests": None,
+            "cost_usd": "4",
+            "list_cost_usd": "5",
+            "net_usd_per_unit": "20",
+            "list_usd_per_unit": "25",
+            "discount_pct": "20",
+            "rate_exact": True,
+            "rate_status": "exact",
+            "net_usd_per_unit_rounded": "20",
+            "list_usd_per_unit_rounded": "25",
+            "first_seen": "2026-03-01",
+            "last_seen": "2026-03-01",
+            "days": 1,
+            "rate_changed": False,
+        }
+    ],
+}
+SAVINGS_FIGURES = {
+    "uncached_input_tokens": 1,
+    "uncached_input_cost_usd": "0.000003",
+    "cache_read_tokens": 10,
+    "cache_read_cost_usd": "0.000003",
+    "savings_known_tokens": 10,
+    "unpriced_cache_read_tokens": 0,
+    "cache_read_as_input_usd": "0.00003",
+    "read_savings_usd": "0.000027",
+    "cache_write_5m_tokens": 0,
+    "cache_write_5m_cost_usd": "0",
+    "cache_write_5m_premium_usd": "0",
+    "unpriced_cache_write_5m_tokens": 0,
+    "cache_write_1h_tokens": 0,
+    "cache_write_1h_cost_usd": "0",
+    "cache_write_1h_premium_usd": "0",
+    "unpriced_cache_write_1h_tokens": 0,
+    "net_savings_usd": "0.000027",
+    "cache_loses_money": False,
+    "one_hour_cache_loses_money": False,
+    "savings_exact": True,
+}
+SAVINGS = {
+    "currency": "USD",
+    "from": "2026-03-01",
+    "to": "2026-03-01",
+    "group_by": ["model"],
+    "total": SAVINGS_FIGURES,
+    "rows": [{"model": "claude-sonnet-4-5", "model_ids": ["claude-sonnet-4-5-20250929"], **SAVINGS_FIGURES}],
 }
 EXPORT_JOB = exports.ExportJob(
     tenant_id="tenant-1",
@@ -164,7 +248,25 @@ ROUTES = [
             *STORAGE,
         ),
     ),
-    ("get", "/costs", "/costs", None, (read, "cost_report"), REPORT, STORAGE),
+    ("get", "/costs", "/costs", None, (read, "cost_report_page"), REPORT_PAGE, (TenantRateLimitedError, *STORAGE)),
+    (
+        "get",
+        "/costs/rates",
+        "/costs/rates",
+        None,
+        (pricing, "rate_card"),
+        RATE_CARD,
+        (TenantRateLimitedError, *STORAGE),
+    ),
+    (
+        "get",
+        "/costs/savings",
+        "/costs/savings",
+        None,
+        (pricing, "cache_savings"),
+        SAVINGS,
+        (TenantRateLimitedError, *STORAGE),
+    ),
     (
         "get",
         "/costs/export",
@@ -232,7 +334,11 @@ def test_each_route_documents_exactly_the_statuses_its_handler_answers(route, mo
     answered = {success}
     assert 200 <= success < 300 and success in documented
     if operation["responses"][str(success)]["content"].get("application/json"):
-        model = {"/costs": schemas.CostReport}.get(documented_path) or (
+        model = {
+            "/costs": schemas.CostReport,
+            "/costs/rates": schemas.RateCard,
+            "/costs/savings": schemas.CacheSavings,
+        }.get(documented_path) or (
             schemas.ExportJob
             if documented_path.startswith("/costs/exports")
             else schemas.ConnectionList

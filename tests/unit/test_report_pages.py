@@ -11,17 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pump_anthropic.domain import report
+from pump_anthropic.domain import report, report_pages
 from pump_anthropic.domain.records import StoredRollup
-from pump_anthropic.domain.report import (
+from pump_anthropic.domain.report import build_cost_report, parse_cost_query
+from pump_anthropic.domain.report_pages import (
     DEFAULT_PAGE_ROWS,
     MAX_PAGE_ROWS,
     PageQuery,
-    build_cost_report,
     decode_cursor,
     encode_cursor,
     page_of_report,
-    parse_cost_query,
     parse_page_query,
 )
 from pump_anthropic.domain.rollups import LINE_DIMENSIONS, build_rollups, parse_lines
@@ -102,7 +101,13 @@ def test_pages_concatenate_to_the_whole_report_and_each_carries_the_whole_total(
 def test_an_empty_report_is_one_last_page():
     page = page_of_report(whole_report([]), QUERY, PageQuery(DEFAULT_PAGE_ROWS, None))
     assert (page["rows"], page["has_more"], page["next_page"]) == ([], False, None)
-    assert page["total"] == {"cost_usd": "0", "list_cost_usd": "0", "tokens": 0}
+    assert page["total"] == {
+        "cost_usd": "0",
+        "list_cost_usd": "0",
+        "list_priced": {"days": 0, "of_days": 0, "list_cost_usd": "0", "cost_usd": "0", "discount_usd": "0"},
+        "tokens": 0,
+        "cost_unknown": {"tokens": 0, "web_search_requests": 0},
+    }
 
 
 def test_a_page_boundary_holds_when_rows_appear_or_vanish_between_pages():
@@ -120,7 +125,7 @@ def test_a_page_boundary_holds_when_rows_appear_or_vanish_between_pages():
     assert keys[0] == ("2026-03-02", "wrkspc_b", MODELS[1])
     assert ("2026-03-09", "wrkspc_r", "claude-opus-4-6") in keys
     assert len(keys) == 60 - 10 - 1 + 1
-    assert all(report._order(k) > report._order(boundary) for k in keys)
+    assert all(report.order_key(k) > report.order_key(boundary) for k in keys)
 
 
 @given(
@@ -139,12 +144,12 @@ def test_any_rows_over_any_limit_come_back_once_each_in_order(keys, limit):
 def test_a_page_stays_within_the_byte_budget_but_always_moves_on(monkeypatch):
     whole = whole_report(spread())
     one_row = len(json.dumps(json.dumps(whole["rows"][0])))
-    monkeypatch.setattr(report, "MAX_PAGE_BYTES", one_row * 3 + 1)
+    monkeypatch.setattr(report_pages, "MAX_PAGE_BYTES", one_row * 3 + 1)
     pages = all_pages(whole, MAX_PAGE_ROWS)
     assert [len(p["rows"]) for p in pages] == [3] * 20
     assert [row for page in pages for row in page["rows"]] == whole["rows"]
 
-    monkeypatch.setattr(report, "MAX_PAGE_BYTES", 1)
+    monkeypatch.setattr(report_pages, "MAX_PAGE_BYTES", 1)
     assert len(page_of_report(whole, QUERY, PageQuery(MAX_PAGE_ROWS, None))["rows"]) == 1
 
 
@@ -169,7 +174,7 @@ def test_a_cursor_from_another_query_is_refused(other):
         "!!!!",
         "not-a-cursor",
         "é" * 8,
-        "A" * (report.MAX_CURSOR_CHARS + 4),
+        "A" * (report_pages.MAX_CURSOR_CHARS + 4),
         base64.urlsafe_b64encode(b"\xff\xfe\x00").decode(),
         raw_cursor([1, 2]),
         raw_cursor("text"),
@@ -212,3 +217,30 @@ def test_a_limit_out_of_range_or_not_a_number_is_refused_with_a_sentence(limit):
         parse_page_query(limit, None, QUERY)
     assert raised.value.code == "invalid_query"
     assert raised.value.message == "'limit' must be a whole number from 1 to 10000."
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.one_of(
+        st.binary(max_size=2048).map(lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")),
+        st.integers(1, 40_000).map(lambda n: base64.urlsafe_b64encode(b"[" * n).decode()),
+        st.integers(1, 40_000).map(lambda n: base64.urlsafe_b64encode(b'{"q":' * n).decode()),
+        st.just("A" * 65_536),
+        st.text(max_size=300),
+    )
+)
+def test_any_cursor_not_ours_is_a_400_never_a_crash(cursor):
+    """Random bytes, deep nesting, 64 KB strings, any text: refused as invalid_query (no other exception escapes)."""
+    try:
+        parse_page_query("10", cursor, QUERY, tenant="tenant-a")
+    except InvalidQueryError as exc:
+        assert exc.code == "invalid_query"
+
+
+def test_a_cursor_answers_only_its_tenant_and_its_query():
+    cursor = encode_cursor(QUERY, ("2026-03-02", None, "claude-haiku-4-5"), tenant="tenant-a")
+    assert parse_page_query("10", cursor, QUERY, tenant="tenant-a").after == ("2026-03-02", None, "claude-haiku-4-5")
+    other_query = parse_cost_query("2026-03-01", "2026-03-11", "date,workspace_id,model", today=TODAY)
+    for tenant, query in (("tenant-b", QUERY), ("tenant-a", other_query)):
+        with pytest.raises(InvalidQueryError):
+            parse_page_query("10", cursor, query, tenant=tenant)

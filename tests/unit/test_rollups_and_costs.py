@@ -70,6 +70,7 @@ def test_unknown_cost_is_kept_apart_from_known_cost():
     assert report["total"] == {
         "cost_usd": "1.5",
         "list_cost_usd": None,  # the legacy reports give no list price
+        "list_priced": {"days": 0, "of_days": 1, "list_cost_usd": "0", "cost_usd": "0", "discount_usd": "0"},
         "tokens": 10,
         "cost_unknown": {"tokens": 7, "web_search_requests": 0},
     }

@@ -14,9 +14,12 @@ import pytest
 from pydantic import SecretStr
 
 from pump_anthropic.domain import report
+from pump_anthropic.domain.records import ConnectionRecord
 from pump_anthropic.exceptions import (
     AdminApiAuthError,
     AdminApiUnavailableError,
+    BackfillStartError,
+    ConflictError,
     ConnectionDisconnectedError,
     StandardKeyNotAllowedError,
     TenantRateLimitedError,
@@ -49,7 +52,15 @@ def test_connect_stores_the_key_records_the_connection_and_starts_the_backfill_w
 
     assert record.status == "backfilling" and record.organization_name == "Acme"
     assert secrets.stored == {record.secret_id: KEY}
-    assert launcher.started == [{"tenant_id": TENANT, "connection_id": record.connection_id, "run": 1, "mode": "full"}]
+    assert launcher.started == [
+        {
+            "tenant_id": TENANT,
+            "connection_id": record.connection_id,
+            "run": record.backfill_run,
+            "run_id": record.backfill_run_id,
+            "mode": "full",
+        }
+    ]
     assert KEY not in json.dumps(launcher.started) and KEY not in repr(record)
     assert storage.directory.workspace_names(TENANT, [record.connection_id]) == {"wrkspc_a": "Research"}
 
@@ -201,7 +212,7 @@ def test_finalize_with_a_rejected_key_revokes_the_connection(storage):
 def active_connection(storage):
     record, secrets, _ = connect(storage)
     storage.connections.finish_backfill(
-        TENANT, record.connection_id, run=1, status="active", error_code=None, error_message=None
+        TENANT, record.connection_id, run=record.backfill_run, status="active", error_code=None, error_message=None
     )
     storage.costs.advance_sync_cursor(TENANT, record.connection_id, TODAY)
     return record, secrets
@@ -321,3 +332,174 @@ def test_sync_now_is_counted_against_the_tenants_quota(storage):
     queue = type("Queue", (), {"send": lambda self, messages: None})()
     with pytest.raises(TenantRateLimitedError):
         connections.request_sync(TENANT, record.connection_id, queue, storage=storage)
+
+
+# ------------------------------------------------------------------ reconnect and retry from every state
+
+
+def conflict_code(call) -> str:
+    with pytest.raises(ConflictError) as refused:
+        call()
+    assert refused.value.http_status == 409 and refused.value.message.endswith(".")
+    return refused.value.code
+
+
+def retry(storage, record, launcher=None):
+    return connections.retry_backfill(TENANT, record.connection_id, launcher or FakeLauncher(), storage=storage)
+
+
+def settle_all_done(storage, record) -> None:
+    chunks = plan(storage, record)
+    for c in chunks:
+        storage.connections.record_chunk(TENANT, record.connection_id, c.start.isoformat(), status="done")
+    assert finalize(storage, record, done(chunks)).status == "active"
+
+
+def test_connecting_again_after_a_purge_starts_a_run_of_its_own(storage):
+    first, secrets, first_launcher = connect(storage)
+    settle_all_done(storage, first)
+    connections.disconnect(TENANT, first.connection_id, purge=True, secrets=secrets, storage=storage)
+
+    second, _, second_launcher = connect(storage)
+
+    assert second.status == "backfilling" and second_launcher.started[0]["mode"] == "full"
+    # Neither the run id (the execution name) nor the run number (what the state machine carries) repeats
+    assert second.backfill_run_id != first.backfill_run_id and second.backfill_run != first.backfill_run
+    assert second_launcher.started[0]["run_id"] != first_launcher.started[0]["run_id"]
+
+
+def test_a_run_of_a_purged_connection_neither_plans_runs_nor_settles_the_reconnected_one(storage):
+    stale, secrets, _ = connect(storage)
+    connections.disconnect(TENANT, stale.connection_id, purge=True, secrets=secrets, storage=storage)
+    current, secrets, _ = connect(storage)
+    planned = plan(storage, current)
+
+    assert backfill.plan_backfill(TENANT, stale.connection_id, stale.backfill_run, "full", storage=storage) == []
+    with pytest.raises(ConflictError):
+        backfill.run_chunk(
+            chunk_of(stale, planned[0].start, planned[0].end),
+            secrets=secrets,
+            client_factory=lambda k, d: FakeAdminApi(),
+            deadline=None,
+            storage=storage,
+        )
+    failed = {"start": planned[0].start.isoformat(), "status": "failed", "error": "AdminApiAuthError", "cause": "{}"}
+    assert finalize(storage, stale, [failed]).status == "superseded"
+
+    after = storage.connections.get_connection(TENANT, current.connection_id)
+    assert after.status == "backfilling" and {c.status for c in after.chunks} == {"pending"}
+
+
+def test_retrying_a_complete_backfill_is_refused_only_when_active(storage):
+    record, _, _ = connect(storage)
+    settle_all_done(storage, record)
+    assert conflict_code(lambda: retry(storage, record)) == "nothing_to_retry"
+
+
+def test_a_backfill_lost_before_planning_is_in_progress_then_restartable_in_full(storage):
+    record, _, _ = connect(storage)  # the execution never ran: backfilling, 0 of 0 chunks
+
+    assert conflict_code(lambda: retry(storage, record)) == "backfill_in_progress"
+
+    storage.connections.now += ConnectionRecord.IN_FLIGHT_BACKFILL + timedelta(minutes=1)
+    launcher = FakeLauncher()
+    restarted = retry(storage, record, launcher)
+    assert restarted.status == "backfilling" and restarted.backfill_run == record.backfill_run + 1
+    assert launcher.started[0]["mode"] == "full" and launcher.started[0]["run_id"] != record.backfill_run_id
+
+
+def test_a_backfill_that_could_not_start_is_retried_in_full(storage):
+    class Unavailable(FakeLauncher):
+        def start(self, **payload) -> str:
+            raise BackfillStartError("Could not start the backfill (ServiceUnavailable); please try again.")
+
+    services = connections.ConnectServices(lambda key: FakeAdminApi(), FakeSecrets(), Unavailable())
+    with pytest.raises(BackfillStartError):
+        connections.connect(TENANT, SecretStr(KEY), services, storage=storage)
+    (record,) = storage.connections.list_connections(TENANT)
+    assert record.status == "error" and record.chunks == ()
+
+    launcher = FakeLauncher()
+    assert retry(storage, record, launcher).status == "backfilling"
+    assert launcher.started[0]["mode"] == "full"
+
+
+def test_failed_months_are_retried_alone_and_a_second_retry_waits_for_the_first(storage):
+    record, _, _ = connect(storage)
+    chunks = plan(storage, record)
+    failed = {"start": chunks[0].start.isoformat(), "status": "failed", "error": "AdminApiUnavailableError"}
+    assert finalize(storage, record, [failed, *done(chunks[1:])]).status == "error"
+
+    launcher = FakeLauncher()
+    retried = retry(storage, record, launcher)
+
+    assert launcher.started[0]["mode"] == "failed_only" and launcher.started[0]["run"] == retried.backfill_run
+    assert conflict_code(lambda: retry(storage, retried)) == "backfill_in_progress"
+
+
+@pytest.mark.parametrize("status", ["disconnected", "revoked"])
+def test_a_connection_without_a_usable_key_is_told_to_connect_again(storage, status):
+    record, secrets, _ = connect(storage)
+    settle_all_done(storage, record)
+    if status == "disconnected":
+        connections.disconnect(TENANT, record.connection_id, purge=False, secrets=secrets, storage=storage)
+    else:
+        storage.connections.mark_revoked(TENANT, record.connection_id, code="key_revoked", message="Key revoked.")
+    with pytest.raises(ConflictError) as refused:
+        retry(storage, record)
+    assert refused.value.code == f"connection_{status}" and "POST /integrations/anthropic" in refused.value.message
+
+    again, _, launcher = connect(storage)
+    assert again.status == "backfilling" and launcher.started[0]["mode"] == "full"
+
+
+def test_sync_now_of_a_backfilling_connection_says_what_to_do(storage):
+    record, _, _ = connect(storage)
+    queue = type("Queue", (), {"send": lambda self, messages: None})()
+    with pytest.raises(ConflictError) as refused:
+        connections.request_sync(TENANT, record.connection_id, queue, storage=storage)
+    assert refused.value.code == "connection_not_active"
+    assert f"POST /integrations/anthropic/{record.connection_id}/backfill" in refused.value.message
+
+
+def test_a_sync_reads_the_key_named_by_its_connection_id_not_by_a_field_of_the_table(storage, monkeypatch):
+    """Confused deputy: the connection item pointed at another tenant's secret is not followed; the worker derives
+    the secret's name from the connection id it was handed."""
+    monkeypatch.setattr(sync, "utc_now", lambda: NOW)
+    record, secrets = active_connection(storage)
+    secrets.stored["pump/conn_of_another_tenant"] = "sk-ant-admin01-" + "z" * 93 + "AA"
+    storage.connections._update(TENANT, record.connection_id, secret_id="pump/conn_of_another_tenant")
+    keys_used = []
+    api = FakeAdminApi(costs={TODAY - timedelta(days=1): [cost_row("250")]})
+
+    def client_factory(key, deadline):
+        keys_used.append(key.get_secret_value())
+        return api
+
+    sync.sync_connection(
+        TENANT, record.connection_id, secrets=secrets, client_factory=client_factory, deadline=None,
+        source="legacy", storage=storage,
+    )  # fmt: skip
+    assert keys_used and set(keys_used) == {KEY}
+
+
+def test_a_sync_that_finds_its_connection_purged_after_writing_deletes_its_window_and_stops(storage, monkeypatch):
+    monkeypatch.setattr(sync, "utc_now", lambda: NOW)
+    record, secrets = active_connection(storage)
+    api = FakeAdminApi(costs={TODAY - timedelta(days=1): [cost_row("250")]})
+    windows = []
+    real_store = storage.costs.store_days
+
+    def store_then_purge(*args, **kwargs):
+        figures = real_store(*args, **kwargs)
+        storage.connections.disconnect(TENANT, record.connection_id, purging=True)  # the purge lands meanwhile
+        return figures
+
+    monkeypatch.setattr(storage.costs, "store_days", store_then_purge)
+    monkeypatch.setattr(storage.connections, "purge_window", lambda t, c, first, last: windows.append((first, last)))
+    outcome = sync.sync_connection(
+        TENANT, record.connection_id, secrets=secrets, client_factory=lambda k, d: api, deadline=None,
+        source="legacy", storage=storage,
+    )  # fmt: skip
+    assert outcome.status == "skipped"
+    assert windows == [(TODAY - timedelta(days=sync.DEFAULT_LOOKBACK_DAYS), TODAY)]

@@ -380,7 +380,7 @@
   /** Table cell: tokens (and web searches) Anthropic reports without a cost; empty when there are none. */
   function unknownCell(unknown) {
     const searches = unknown && unknown.web_search_requests;
-    const text = !unknown
+    const text = !unknownText(unknown)
       ? ""
       : formatInt(unknown.tokens) + (searches ? ` + ${formatInt(searches)} web searches` : "");
     return el("td", { className: "num unknown-cell", text, title: unknown ? unknownText(unknown) : null });
@@ -735,6 +735,7 @@
     const range = selectedRange();
     const series = selectedSeries();
     renderRange(range);
+    showTotalLoading(range);
     try {
       const report = await loadCostReport(range, [range.bucket, series]);
       if (seq !== state.chartSeq) return;
@@ -767,9 +768,22 @@
     label.dataset.to = range.to;
   }
 
+  /** While a new range is fetched, the old range's total must not stand under the new dates. */
+  function showTotalLoading(range) {
+    const amount = $("total-amount");
+    if (amount.dataset.from === range.from && amount.dataset.to === range.to) return;
+    amount.textContent = "Loading…";
+    amount.dataset.exact = "";
+    amount.dataset.loading = "true";
+    amount.title = `Loading ${range.from} → ${range.to}`;
+    $("total-exact").textContent = "";
+    $("total-tokens").textContent = `${range.from} → ${range.to}`;
+  }
+
   function renderTotal(report) {
     const total = report.total || {};
     const amount = $("total-amount");
+    delete amount.dataset.loading;
     amount.dataset.from = report.from;
     amount.dataset.to = report.to;
     if (total.cost_usd === null || total.cost_usd === undefined) {
@@ -804,8 +818,9 @@
     $("spend-empty-text").textContent = emptyReason();
   }
 
-  /** The range's discount, list price − net, exactly; said to be unknown (never $0) when some days lack a list
-   * price. An API that sends no list prices at all gets no discount figure. */
+  /** The range's discount, list price − net, exactly. When some days lack a list price (legacy days), the discount
+   * over the days that have one (`total.list_priced`), saying on how many days; unknown (never $0) when no day has
+   * one. An API that sends no list prices at all gets no discount figure. */
   function renderDiscount(report) {
     const total = report.total || {};
     const box = $("discount");
@@ -814,7 +829,13 @@
     const amount = $("discount-amount");
     const detail = $("discount-detail");
     const known = total.list_cost_usd !== null && total.cost_usd !== null && total.cost_usd !== undefined;
-    const discount = known ? subtractDecimals(total.list_cost_usd, total.cost_usd) : null;
+    const priced = total.list_priced;
+    const partial = !known && priced && priced.days > 0;
+    const discount = known
+      ? subtractDecimals(total.list_cost_usd, total.cost_usd)
+      : partial
+        ? subtractDecimals(priced.list_cost_usd, priced.cost_usd)
+        : null;
     amount.dataset.exact = discount ?? "";
     amount.classList.toggle("unknown", discount === null);
     if (discount === null) {
@@ -826,8 +847,34 @@
     }
     amount.textContent = formatUsd(discount);
     amount.title = `${discount} ${report.currency || "USD"} (exact)`;
+    if (partial) {
+      const share = percentOf(discount, priced.list_cost_usd);
+      detail.textContent =
+        `Discount on ${formatInt(priced.days)} of ${formatInt(priced.of_days)} days: ${formatUsd(discount)}` +
+        (share === null ? "" : ` (${share}%)`);
+      detail.title =
+        `List price ${priced.list_cost_usd} − net ${priced.cost_usd} = ${discount} (exact) over the days with a ` +
+        "list price; Anthropic's legacy cost report has none for the others.";
+      return;
+    }
     detail.textContent = `List price ${formatUsd(total.list_cost_usd)} − net ${formatUsd(total.cost_usd)}`;
     detail.title = `${total.list_cost_usd} − ${total.cost_usd} = ${discount} (exact)`;
+  }
+
+  /** part / whole as a percentage with one decimal, rounded half-up, computed exactly; null when whole is 0. */
+  function percentOf(part, whole) {
+    const p = parseDecimal(part);
+    const w = parseDecimal(whole);
+    if (!p || !w || w.value === 0n) return null;
+    const scale = Math.max(p.scale, w.scale);
+    const num = p.value * 10n ** BigInt(scale - p.scale) * 1000n;
+    const den = w.value * 10n ** BigInt(scale - w.scale);
+    const negative = num < 0n !== den < 0n;
+    const a = num < 0n ? -num : num;
+    const b = den < 0n ? -den : den;
+    const tenths = (a * 2n + b) / (2n * b); // half-up
+    const text = `${tenths / 10n}.${tenths % 10n}`;
+    return negative && tenths ? `-${text}` : text;
   }
 
   function unknownDiscountReason(report) {
@@ -1193,7 +1240,8 @@
   function renderTable(report, dims) {
     const rows = [...(report.rows || [])];
     rows.sort((a, b) => Number(b.cost_usd ?? -1) - Number(a.cost_usd ?? -1) || b.tokens - a.tokens); // order only
-    const showUnknown = rows.some((r) => r.cost_unknown) || Boolean(report.total && report.total.cost_unknown);
+    // Every row carries cost_unknown (zeros when none): the column shows only when some usage has no cost.
+    const showUnknown = [...rows, report.total || {}].some((r) => unknownText(r.cost_unknown));
     const numeric = (text) => el("th", { scope: "col", className: "num", text });
 
     $("breakdown-head").replaceChildren(

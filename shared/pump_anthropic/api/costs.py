@@ -12,7 +12,7 @@ from pump_anthropic.api.request import tenant_id
 from pump_anthropic.api.responses import json_response
 from pump_anthropic.api.schemas import CostReport, errors, ok
 from pump_anthropic.clock import utc_now
-from pump_anthropic.domain import export, report
+from pump_anthropic.domain import export, report, report_pages
 from pump_anthropic.exceptions import STORAGE_ERRORS, ExportTooLargeError, InvalidQueryError, TenantRateLimitedError
 from pump_anthropic.logic import read
 from pump_anthropic.settings import settings
@@ -29,7 +29,10 @@ MAX_EXPORT_BYTES = 5 * 1024 * 1024
 @router.get(
     "/costs",
     summary="Anthropic spend for a date range, grouped by the requested dimensions",
-    responses={**ok(200, CostReport, "The cost report"), **errors(InvalidQueryError, *STORAGE_ERRORS)},
+    responses={
+        **ok(200, CostReport, "The cost report"),
+        **errors(InvalidQueryError, TenantRateLimitedError, *STORAGE_ERRORS),
+    },
 )
 def get_costs(
     from_: Annotated[str | None, Query(alias="from", description="First UTC day, YYYY-MM-DD")] = None,
@@ -38,8 +41,9 @@ def get_costs(
     limit: Annotated[
         str | None,
         Query(
-            description=f"Rows per page, 1 to {report.MAX_PAGE_ROWS} (default {report.DEFAULT_PAGE_ROWS}); a page may "
-            "hold fewer to keep the response within the Lambda size limit"
+            description=f"Rows per page, 1 to {report_pages.MAX_PAGE_ROWS} (default "
+            f"{report_pages.DEFAULT_PAGE_ROWS}); a page may hold fewer to keep the response within the Lambda size "
+            "limit"
         ),
     ] = None,
     page: Annotated[
@@ -53,10 +57,9 @@ def get_costs(
     tenant = tenant_id(router)
     today = utc_now().date()
     query = report.parse_cost_query(from_, to, group_by, today=today)
-    page_query = report.parse_page_query(limit, page, query)
+    page_query = report_pages.parse_page_query(limit, page, query, tenant=tenant)
     windows = {"legacy": settings().sync_lookback_days, "analytics": settings().analytics_reread_days}
-    body = read.cost_report(tenant, query, today=today, restatement_days=windows)
-    return json_response(200, report.page_of_report(body, query, page_query))
+    return json_response(200, read.cost_report_page(tenant, query, page_query, today=today, restatement_days=windows))
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from pump_anthropic.api import costs, exports, integrations
+from pump_anthropic.api import costs, exports, integrations, pricing
 from pump_anthropic.api.powertools import new_resolver
 
 # Powertools documents a 422 with its own validation body on every route; our error handlers answer a failed
@@ -19,6 +19,7 @@ def _document_text() -> str:
     combined = new_resolver()
     combined.include_router(integrations.router)
     combined.include_router(costs.router)
+    combined.include_router(pricing.router)
     combined.include_router(exports.create_router)
     combined.include_router(exports.router)
     document = json.loads(combined.get_openapi_json_schema(title="Pump Anthropic integration API", version="1.0.0"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from typing import Any
 
@@ -54,7 +55,9 @@ def _validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(PumpError)
     def _pump_error(exc: PumpError) -> Response:
-        return error_response(exc.http_status, exc.code, exc.message)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None
+        return error_response(exc.http_status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 
@@ -10,7 +11,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 
 from pump_anthropic.dal.models import ChunkModel, ConnectionModel
-from pump_anthropic.dal.purge import purge_connection
+from pump_anthropic.dal.purge import purge_connection, purge_window
 from pump_anthropic.dal.table import (
     SYNC_SHARDS,
     batch_write,
@@ -24,9 +25,25 @@ from pump_anthropic.dal.table import (
 )
 from pump_anthropic.domain.records import ChunkProgress, ConnectionRecord
 
-__all__ = ["SYNC_SHARDS", "purge_connection"]
+PURGING = "purging"
+__all__ = ["SYNC_SHARDS", "purge_connection", "purge_window"]
 
-IN_FLIGHT_BACKFILL = timedelta(minutes=15)
+IN_FLIGHT_BACKFILL = ConnectionRecord.IN_FLIGHT_BACKFILL
+
+
+def new_run_id() -> str:
+    """A run's nonce: 12 hex characters, safe in a Step Functions execution name."""
+    return secrets.token_hex(6)
+
+
+def first_run(now: datetime) -> int:
+    """The run number of a connection item's first run: the claim's time in milliseconds, not 1.
+
+    Purge deletes the item, so a reconnected connection starts counting again; the state machine carries only the
+    run number, so an execution of the purged connection that is still running must not hold the number of the new
+    connection's run (it would settle it, or re-plan its chunks). Later runs count up from here.
+    """
+    return int(now.timestamp() * 1000)
 
 
 def _record(model: ConnectionModel, chunks: Iterable[ChunkProgress] = ()) -> ConnectionRecord:
@@ -41,6 +58,7 @@ def _record(model: ConnectionModel, chunks: Iterable[ChunkProgress] = ()) -> Con
         created_at=model.created_at,
         updated_at=model.updated_at,
         backfill_run=int(model.backfill_run or 0),
+        backfill_run_id=model.backfill_run_id,
         backfill_started_at=model.backfill_started_at,
         backfill_finished_at=model.backfill_finished_at,
         last_sync_at=model.last_sync_at,
@@ -110,7 +128,8 @@ def register_connection(
     model.secret_id = secret_id
     model.updated_at = now
     model.status = "backfilling"
-    model.backfill_run = previous_run + 1
+    model.backfill_run = previous_run + 1 if existing is not None else first_run(now)
+    model.backfill_run_id = new_run_id()
     model.backfill_started_at = now
     model.backfill_finished_at = None
     model.last_error_code = None
@@ -150,7 +169,11 @@ def _refresh_key_fields(model: ConnectionModel, *, key_hint: str, secret_id: str
 
 
 def claim_backfill_retry(tenant_id: str, connection_id: str) -> ConnectionRecord | None:
-    """Start a new run that retries only the failed chunks; None if a backfill is in flight."""
+    """Claim a new backfill run (a new run number and run id); None if a backfill is in flight.
+
+    A run still `backfilling` past IN_FLIGHT_BACKFILL is taken as lost (its execution failed to start, or died
+    without settling the connection) and may be claimed again.
+    """
     model = _get_connection_model(tenant_id, connection_id)
     if model is None:
         return None
@@ -161,6 +184,7 @@ def claim_backfill_retry(tenant_id: str, connection_id: str) -> ConnectionRecord
             actions=[
                 ConnectionModel.status.set("backfilling"),
                 ConnectionModel.backfill_run.set(previous_run + 1),
+                ConnectionModel.backfill_run_id.set(new_run_id()),
                 ConnectionModel.backfill_started_at.set(now),
                 ConnectionModel.backfill_finished_at.remove(),
                 ConnectionModel.updated_at.set(now),
@@ -254,16 +278,24 @@ def claim_manual_sync(tenant_id: str, connection_id: str, min_interval: timedelt
     return True
 
 
-def disconnect(tenant_id: str, connection_id: str) -> None:
+def disconnect(tenant_id: str, connection_id: str, *, purging: bool = False) -> None:
+    """Stop syncing; with `purging`, mark the connection as being purged first, so a worker still running fences
+    itself out (being_purged) and deletes what it wrote."""
     _update_connection(
         tenant_id,
         connection_id,
         [
-            ConnectionModel.status.set("disconnected"),
+            ConnectionModel.status.set(PURGING if purging else "disconnected"),
             ConnectionModel.gsi1pk.remove(),
             ConnectionModel.gsi1sk.remove(),
         ],
     )
+
+
+def being_purged(tenant_id: str, connection_id: str) -> bool:
+    """Whether a purge has taken (or is taking) the connection away: it is gone, or marked purging."""
+    model = _get_connection_model(tenant_id, connection_id)
+    return model is None or model.status == PURGING
 
 
 def _update_connection(tenant_id: str, connection_id: str, actions: list) -> None:
@@ -353,6 +385,11 @@ def record_chunk(
     else:
         actions += [ChunkModel.error_code.remove(), ChunkModel.error_message.remove()]
     try:
-        ChunkModel(connection_pk(tenant_id, connection_id), f"CHUNK#{start}").update(actions=actions)
+        # Only a planned chunk is updated: a chunk of a run that outlived its connection's purge (or a re-plan) must
+        # not leave a half item behind.
+        ChunkModel(connection_pk(tenant_id, connection_id), f"CHUNK#{start}").update(
+            actions=actions, condition=ChunkModel.sk.exists()
+        )
     except UpdateError as exc:
-        raise storage_error(exc) from exc
+        if not condition_failed(exc):
+            raise storage_error(exc) from exc

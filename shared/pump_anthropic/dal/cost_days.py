@@ -1,7 +1,9 @@
 """Cost days: each day of a connection stored as one document holding all its projections; and the sync cursor.
 
 Keys: pk `TENANT#{tenant}#CONN#{connection}#DAYS#{yyyy-mm}`; the day's head item sk `DAY#{date}`, and for the rare
-day too large for one item, its further parts `DAY#{date}#V{version}#P{n}`. A 365-day read of one connection
+day too large for one item, its further parts `DAY#{date}#V{version}#P{n}`; the month's summary sk `MONTH`
+(domain/month_summary.py), rebuilt after the days of a month that has ended change, and read only while its day
+digests equal the stored heads' (so it is never stale, whatever order writes land in). A 365-day read of one connection
 queries 13 month partitions and reads one item per day. A day is replaced by writing its new parts first, then its
 head (one atomic put: readers see the whole old day or the whole new one), then deleting the old parts; a day whose
 content is unchanged is not written at all.
@@ -9,6 +11,7 @@ content is unchanged is not written at all.
 
 from __future__ import annotations
 
+import base64
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,9 +22,10 @@ from pynamodb.exceptions import UpdateError
 from pump_anthropic.dal import table
 from pump_anthropic.dal.models import DayDocModel, SyncStateModel
 from pump_anthropic.dal.table import batch_write, condition_failed, connection_pk, item_key, months, storage_error
-from pump_anthropic.domain import day_docs
+from pump_anthropic.domain import day_docs, month_summary
 from pump_anthropic.domain.allocation import KeyShare
 from pump_anthropic.domain.day_docs import LINES, StoredDay
+from pump_anthropic.domain.month_summary import GRAIN_LINES, SummaryDay
 from pump_anthropic.domain.normalize import CostItem
 from pump_anthropic.domain.records import DayWriteFigures, StoredRollup
 
@@ -128,7 +132,77 @@ def apply_days(tenant_id: str, connection_id: str, desired: dict[date, StoredDay
     batch_write(puts=parts_first)
     batch_write(puts=heads)
     batch_write(deletes=then_delete)
+    last_written = max(desired)
+    refresh_summaries(tenant_id, connection_id, [m for m in months(min(desired), last_written) if
+                                                 _month_bounds(m)[1] <= last_written])  # fmt: skip
     return figures
+
+
+SUMMARY_SK = "MONTH"
+
+
+def _month_bounds(month: str) -> tuple[date, date]:
+    first = date.fromisoformat(f"{month}-01")
+    return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
+def _month_stamps(tenant_id: str, connection_id: str, month: str) -> tuple[dict[date, str], dict | None]:
+    """The month's stored day digests (heads only) and its summary, in one query that leaves the day bodies out."""
+    connection = table.table_connection()
+    digests: dict[date, str] = {}
+    summary = None
+    last_key = None
+    while True:
+        page = connection.query(
+            days_pk(tenant_id, connection_id, month),
+            exclusive_start_key=last_key,
+            consistent_read=True,
+            attributes_to_get=["sk", "digest", "summary"],
+        )
+        for raw in page.get("Items", []):
+            sk = raw["sk"]["S"]
+            if sk == SUMMARY_SK:
+                body = raw["summary"]["B"]
+                summary = month_summary.decode(body if isinstance(body, bytes) else base64.b64decode(body))
+            elif sk.count("#") == 1:  # a day's head: DAY#{date}
+                digests[date.fromisoformat(sk[4:])] = raw["digest"]["S"]
+        last_key = page.get("LastEvaluatedKey")
+        if not last_key:
+            return digests, summary
+
+
+def refresh_summaries(tenant_id: str, connection_id: str, months_: Iterable[str]) -> int:
+    """Rebuild the summary of each month whose stored days no longer match it; returns how many were written."""
+    written = 0
+    for month in months_:
+        digests, summary = _month_stamps(tenant_id, connection_id, month)
+        if month_summary.is_current(summary, digests):
+            continue
+        pk = days_pk(tenant_id, connection_id, month)
+        first, last = _month_bounds(month)
+        days = []
+        for day, digest, projections in _stored_day_documents(tenant_id, connection_id, first, last):
+            source, _ = day_docs.source_of(projections)
+            cost = day_docs.rollup_of(day, connection_id, projections, who=False)
+            who = day_docs.rollup_of(day, connection_id, projections, who=True)
+            days.append(SummaryDay(day, digest, source, cost, who))
+        if not days:
+            if summary is not None:
+                batch_write(deletes=[item_key(pk, SUMMARY_SK)])
+            continue
+        item = {
+            "pk": {"S": pk},
+            "sk": {"S": SUMMARY_SK},
+            "item_type": {"S": "month_summary"},
+            "connection_id": {"S": connection_id},
+            "summary": {"B": month_summary.encode(month_summary.summarize(days))},
+        }
+        expiry = _expiry(last)
+        if expiry is not None:
+            item["expires"] = {"N": str(int(expiry.timestamp()))}
+        batch_write(puts=[item])
+        written += 1
+    return written
 
 
 def _stored_days(tenant_id: str, connection_id: str, first_day: date, last_day: date) -> dict[date, _Stored]:
@@ -197,6 +271,13 @@ def iter_days(
     tenant_id: str, connection_id: str, first_day: date, last_day: date
 ) -> Iterator[tuple[date, dict[str, list[list]]]]:
     """(day, projections) of the stored days, a month partition at a time (bounded memory), in date order."""
+    for day, _digest, projections in _stored_day_documents(tenant_id, connection_id, first_day, last_day):
+        yield day, projections
+
+
+def _stored_day_documents(
+    tenant_id: str, connection_id: str, first_day: date, last_day: date
+) -> Iterator[tuple[date, str, dict[str, list[list]]]]:
     for month in months(first_day, last_day):
         heads: dict[date, DayDocModel] = {}
         parts: dict[str, bytes] = {}
@@ -212,7 +293,7 @@ def iter_days(
             rest = [parts.get(_part_sk(day, version, n)) for n in range(1, int(head.parts))]
             if any(p is None for p in rest):
                 continue  # parts deleted under us by a newer version's cleanup: that version's head is read next time
-            yield day, day_docs.decode_day([bytes(head.body), *rest])
+            yield day, head.digest, day_docs.decode_day([bytes(head.body), *rest])
 
 
 def iter_cost_items(tenant_id: str, connection_id: str, first_day: date, last_day: date) -> Iterator[CostItem]:
@@ -222,10 +303,25 @@ def iter_cost_items(tenant_id: str, connection_id: str, first_day: date, last_da
 
 
 def iter_rollups(
-    tenant_id: str, connection_ids: Iterable[str], first_day: date, last_day: date, *, by_api_key: bool = False
+    tenant_id: str,
+    connection_ids: Iterable[str],
+    first_day: date,
+    last_day: date,
+    *,
+    by_api_key: bool = False,
+    grain: str = GRAIN_LINES,
 ) -> Iterator[StoredRollup]:
     """The tenant's days of [first_day, last_day] as rollup lines: cost lines, or with `by_api_key` the lines by API
-    key (and, on days from the analytics API, by actor and product)."""
+    key (and, on days from the analytics API, by actor and product). With a coarser `grain` than every day's lines,
+    a whole month inside the range is read from its summary while the summary matches the stored days."""
     for connection_id in connection_ids:
-        for day, projections in iter_days(tenant_id, connection_id, first_day, last_day):
-            yield day_docs.rollup_of(day, connection_id, projections, who=by_api_key)
+        for month in months(first_day, last_day):
+            month_first, month_last = _month_bounds(month)
+            if grain != GRAIN_LINES and first_day <= month_first and month_last <= last_day:
+                digests, summary = _month_stamps(tenant_id, connection_id, month)
+                if month_summary.is_current(summary, digests):
+                    yield from month_summary.rollups(summary, month_first, connection_id, grain=grain, who=by_api_key)
+                    continue
+            first, last = max(first_day, month_first), min(last_day, month_last)
+            for day, projections in iter_days(tenant_id, connection_id, first, last):
+                yield day_docs.rollup_of(day, connection_id, projections, who=by_api_key)

@@ -81,6 +81,9 @@ class ConnectionModel(_Base):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     backfill_run = NumberAttribute(default=0)
+    # A fresh nonce per claimed run: part of the run's Step Functions execution name, so a retried start of the
+    # same claim reuses the name and no other claim (even one made after a purge deleted this item) ever does.
+    backfill_run_id = UnicodeAttribute(null=True)
     backfill_started_at = UTCDateTimeAttribute(null=True)
     backfill_finished_at = UTCDateTimeAttribute(null=True)
     last_sync_at = UTCDateTimeAttribute(null=True)

@@ -7,7 +7,7 @@ before it was first connected (the backfill's reach) through today, so those are
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from pump_anthropic.dal.cost_days import days_pk
 from pump_anthropic.dal.models import ConnectionModel, RollupModel
@@ -41,6 +41,17 @@ def purge_connection(tenant_id: str, connection_id: str) -> int:
         doomed += _keys_in(items_pk(tenant_id, connection_id, month))  # the layout before day documents
     doomed += _rollup_keys(tenant_id, connection_id)
     doomed.append(item_key(tenant_pk(tenant_id), f"CONN#{connection_id}"))
+    batch_write(deletes=doomed)
+    return len(doomed)
+
+
+def purge_window(tenant_id: str, connection_id: str, first_day: date, last_day: date) -> int:
+    """Delete what a worker that ran during a purge may have written after it: the connection's own partition
+    (chunks, names, sync state) and the month partitions of the worker's window. The connection item itself is the
+    purge's to delete (it resumes from it). Returns how many items were deleted."""
+    doomed = _keys_in(connection_pk(tenant_id, connection_id))
+    for month in months(first_day, last_day):
+        doomed += _keys_in(days_pk(tenant_id, connection_id, month))
     batch_write(deletes=doomed)
     return len(doomed)
 

@@ -50,17 +50,31 @@ def bind(
     host: str | None = None,
     retention_months: int = 0,
 ) -> None:
-    """Point every model at its table; call before first use (handlers do it once per cold start)."""
-    global RETENTION_MONTHS
+    """Point every model at its table. Handlers call it on every request; only the first call of a process (or one
+    with other settings) does anything, so the botocore client behind the tables is built once per container, and
+    the models of one table share it."""
+    global RETENTION_MONTHS, _BOUND
+    binding = (table_name, quota_table_name, region, host, retention_months)
+    if binding == _BOUND:
+        return
     RETENTION_MONTHS = retention_months
     tables = [(model, table_name) for model in ALL_MODELS]
     tables.append((QuotaModel, quota_table_name or f"{table_name}-quotas"))
+    shared: dict[str, TableConnection] = {}
     for model, name in tables:
         model.Meta.table_name = name
         if region:
             model.Meta.region = region
         model.Meta.host = host
         model._connection = None
+        if name in shared:
+            model._connection = shared[name]
+        else:
+            shared[name] = model._get_connection()  # the botocore client inside is built on first use
+    _BOUND = binding
+
+
+_BOUND: tuple | None = None
 
 
 def create_table() -> None:

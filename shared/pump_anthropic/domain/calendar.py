@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -23,6 +24,26 @@ def monthly_chunks(first_day: date, last_day: date) -> list[tuple[date, date]]:
         chunks.append((start, end))
         start = end
     return chunks
+
+
+def day_spans(first_day: date, last_day: date, max_days: int) -> list[tuple[date, date]]:
+    """[start, end) spans of at most `max_days` covering first_day..last_day inclusive, oldest first, whatever months
+    they cross (one span per query range, not one per calendar month)."""
+    if max_days < 1:
+        raise ValueError("a span holds at least one day")
+    spans = []
+    start = first_day
+    while start <= last_day:
+        end = min(start + timedelta(days=max_days), last_day + timedelta(days=1))
+        spans.append((start, end))
+        start = end
+    return spans
+
+
+def hour_of_day(key: str) -> int:
+    """A UTC hour, 0–23, of the key's own: a stable hash (the same in every process and release, unlike `hash()`), so
+    keys spread evenly over the day and each keeps its hour."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 24
 
 
 def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:

@@ -30,7 +30,6 @@ from pump_anthropic.domain.rollups import (
     LINE_DIMENSIONS,
     RollupLine,
     build_key_rollups,
-    build_rollups,
 )
 
 LINES = "LINES"
@@ -122,9 +121,25 @@ def analytics_day(items: Iterable[CostItem], who: dict[str, list[list]] | None) 
     return {LINES: line_rows(items), **(who or {}), SOURCE: [[ANALYTICS, None]]}
 
 
+# The per-key projections are the bulk of an analytics day (lines by key × actor × product), and a cost read never
+# needs them: they are kept as JSON text inside the document, which a parse skips over as one string, and parsed only
+# when a reader asks for them (`projection`). Days written before this hold them as lists; both read the same.
+PACKED = frozenset({KEYS, analytics_days.WHO_LINES, analytics_days.ACTORS})
+
+
+def projection(projections: dict, name: str) -> list[list]:
+    """One projection of a decoded day (parsed on demand when it is packed)."""
+    value = projections.get(name) or []
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def encode_day(day: date, projections: dict[str, list[list]], max_part_bytes: int = MAX_PART_BYTES) -> StoredDay | None:
     """The stored form of one day's projections; None for a day without spend."""
-    present = {name: rows for name, rows in sorted(projections.items()) if rows}
+    present = {
+        name: json.dumps(rows, separators=(",", ":")) if name in PACKED else rows
+        for name, rows in sorted(projections.items())
+        if rows
+    }
     if not set(present) - {SOURCE}:
         return None
     canonical = json.dumps(present, separators=(",", ":")).encode()
@@ -133,8 +148,17 @@ def encode_day(day: date, projections: dict[str, list[list]], max_part_bytes: in
     return StoredDay(day, hashlib.sha256(canonical).hexdigest()[:32], parts)
 
 
+# A day's document decompressed: the largest day measured (large org) is ~2 MB of JSON; anything past this cap is
+# not one of ours and is refused rather than inflated without bound.
+MAX_DECODED_BYTES = 64 * 1024 * 1024
+
+
 def decode_day(parts: Sequence[bytes]) -> dict[str, list[list]]:
-    return json.loads(zlib.decompress(b"".join(parts)))
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(b"".join(parts), MAX_DECODED_BYTES)
+    if inflater.unconsumed_tail:
+        raise ValueError(f"a stored day decompresses past {MAX_DECODED_BYTES} bytes")
+    return json.loads(text)
 
 
 def source_of(projections: dict[str, list[list]]) -> tuple[str, str | None]:
@@ -143,20 +167,35 @@ def source_of(projections: dict[str, list[list]]) -> tuple[str, str | None]:
     return rows[0][0], rows[0][1]
 
 
+def cost_lines(rows: Iterable[Sequence]) -> list[RollupLine]:
+    """A day's `LINES` rows folded by `LINE_DIMENSIONS` (inference geo and description folded in), read straight from
+    the stored rows: the read path's hot loop, so no cost item is built."""
+    lines: dict[tuple, RollupLine] = {}
+    for row in rows:
+        extended = len(row) > 13
+        dims = (row[0], row[1], row[2], row[3], row[4], row[5], row[14] if extended else None)
+        line = lines.get(dims)
+        if line is None:
+            line = lines[dims] = RollupLine(dims)
+        cost, listed = row[7], row[13] if extended else None
+        line.add(
+            None if cost is None else Decimal(cost), row[9], row[10], None if listed is None else Decimal(listed)
+        )
+    return list(lines.values())
+
+
 def rollup_of(day: date, connection_id: str, projections: dict[str, list[list]], *, who: bool) -> StoredRollup:
     """A stored day as the report's rollup lines: its cost lines, or with `who` its per-key (and, on analytics days,
     per-actor and per-product) lines."""
     source, _ = source_of(projections)
     if not who:
-        folded = build_rollups((item_of(day, r) for r in projections.get(LINES, [])), max_part_bytes=10**12)
-        lines = [line for rollup in folded for line in rollup.lines]
-        return StoredRollup(day, connection_id, LINE_DIMENSIONS, lines, source=source)
+        return StoredRollup(day, connection_id, LINE_DIMENSIONS, cost_lines(projections.get(LINES, [])), source=source)
     if source == ANALYTICS:
-        lines = analytics_days.who_lines(projections.get(analytics_days.WHO_LINES, []))
-        actors = analytics_days.actors_by_key(projections.get(analytics_days.ACTORS, []))
+        lines = analytics_days.who_lines(projection(projections, analytics_days.WHO_LINES))
+        actors = analytics_days.actors_by_key(projection(projections, analytics_days.ACTORS))
         return StoredRollup(
             day, connection_id, analytics_days.WHO_LINE_DIMENSIONS, lines, source=source, actors=actors,
             tokens_known=False,
         )  # fmt: skip
-    lines = [RollupLine.from_json(r) for r in projections.get(KEYS, [])]
+    lines = [RollupLine.from_json(r) for r in projection(projections, KEYS)]
     return StoredRollup(day, connection_id, KEY_LINE_DIMENSIONS, lines, source=source)

@@ -45,7 +45,7 @@ def format_decimal(value: Decimal) -> str:
 
 
 # A spreadsheet treats a cell starting with one of these as a formula (OWASP's list for CSV injection).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -55,7 +55,8 @@ def safe_text(text: str) -> str:
     Names come from inside the customer's Anthropic organization (workspaces, API keys, the organization), so a key
     named =HYPERLINK(...) must reach the finance user as that text, not as a live link. Numbers are left alone.
     """
-    if text.startswith(FORMULA_TRIGGERS) and not _NUMBER.fullmatch(text):
+    # Spreadsheets skip leading spaces before reading a formula, and some read full-width signs as ASCII ones.
+    if text.lstrip(" ").startswith(FORMULA_TRIGGERS) and not _NUMBER.fullmatch(text):
         return "'" + text
     return text
 

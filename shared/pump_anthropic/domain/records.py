@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,10 @@ class ChunkProgress:
 
 @dataclass(frozen=True)
 class ConnectionRecord:
+    # A run claimed less than this long ago and still `backfilling` is in flight: it is not claimed again. Past it,
+    # the run is taken as lost (its execution never started, or died without settling) and may be started anew.
+    IN_FLIGHT_BACKFILL = timedelta(minutes=15)
+
     tenant_id: str
     connection_id: str
     status: str
@@ -36,6 +40,7 @@ class ConnectionRecord:
     last_error_message: str | None
     last_sync: dict | None = None
     chunks: tuple[ChunkProgress, ...] = field(default=())
+    backfill_run_id: str | None = None  # the claimed run's nonce (its execution name); None before any claim
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,12 @@ class StoredRollup:
     source: str = "legacy"  # where the day came from: "legacy" or "analytics"
     actors: Mapping[str, list] = field(default_factory=dict)  # actor key -> [key, type, id, name, email, note]
     tokens_known: bool = True  # False: the lines carry cost only (per-key lines of analytics days)
+    # The days the lines cover when they fold more than one (a month summary); empty: just `date`.
+    days: tuple[date, ...] = ()
+
+    @property
+    def covered_days(self) -> tuple[date, ...]:
+        return self.days or (self.date,)
 
 
 @dataclass

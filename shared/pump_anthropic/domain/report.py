@@ -3,45 +3,38 @@ pages: a stable cursor over the rows, which are sorted by their group key."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 import re
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from pump_anthropic.domain.allocation import CONSOLE, METHOD_PROPORTIONAL, UNATTRIBUTED
+from pump_anthropic.domain.analytics_days import WHO_LINE_DIMENSIONS
 from pump_anthropic.domain.calendar import day_runs
+from pump_anthropic.domain.cost_query import (  # noqa: F401 (the report's query, re-exported for its callers)
+    DEFAULT_GROUP_BY,
+    DEFAULT_RANGE_DAYS,
+    EARLIEST_DATE,
+    GROUP_BY_DIMENSIONS,
+    LATEST_DATE,
+    MAX_RANGE_DAYS,
+    NOT_COMBINABLE,
+    PRICE_DIMENSIONS,
+    WHO_DIMENSIONS,
+    CostQuery,
+    parse_cost_query,
+)
+from pump_anthropic.domain.month_summary import GRAIN_DAY_TOTALS, GRAIN_LINES, GRAIN_MONTH
 from pump_anthropic.domain.records import StoredRollup
-from pump_anthropic.domain.rollups import RollupLine
+from pump_anthropic.domain.rollups import LINE_DIMENSIONS, RollupLine
 from pump_anthropic.exceptions import InvalidQueryError
 
-GROUP_BY_DIMENSIONS = (
-    "date",
-    "month",
-    "api_key_id",
-    "workspace_id",
-    "model",
-    "cost_type",
-    "token_type",
-    "service_tier",
-    "context_window",
-    "actor",
-    "product",
-    "speed",
-)
 # Reported by the analytics API only: on days from the legacy reports their value is UNKNOWN.
 ANALYTICS_ONLY_DIMENSIONS = frozenset({"actor", "product", "speed"})
 UNKNOWN = "unknown"
-# Anthropic's analytics API serves who (API key, actor, product) and the price grain (tier, context window, speed) in
-# separate queries (five dimensions per query), so days from it can't break spend down by both at once.
-WHO_DIMENSIONS = frozenset({"api_key_id", "actor", "product"})
-PRICE_DIMENSIONS = frozenset({"service_tier", "context_window", "speed"})
 # How many trailing days each source may still revise: the legacy reports settle within the sync's lookback, the
 # analytics API restates up to about a month after the fact.
 DEFAULT_RESTATEMENT_DAYS = {"legacy": 3, "analytics": 30}
@@ -49,87 +42,15 @@ ALLOCATION_BILLED = "billed"
 ALLOCATION_MIXED = "mixed"
 UNKNOWN_ACTOR_NOTE = "Before the analytics API covered it: Anthropic's legacy reports don't say who spent it."
 NO_ACTOR_NOTE = "Anthropic attributes this spend to no identity."
-DEFAULT_GROUP_BY = ("date", "workspace_id", "model")
-DEFAULT_RANGE_DAYS = 30
-MAX_RANGE_DAYS = 400
+# One model, one row across the stitch: the legacy reports name a model by its dated id (claude-opus-4-1-20250805),
+# the analytics API by its alias (claude-opus-4-1). `model` is the id with a trailing -YYYYMMDD removed; `model_id`
+# groups by the id as Anthropic reported it, and rows by model list the raw ids they hold (`model_ids`).
+MODEL_DATE_SUFFIX = re.compile(r"-[0-9]{8}$")
 DEFAULT_WORKSPACE_NAME = "Default workspace"
 SPECIAL_KEY_BUCKETS = {
     CONSOLE: "Console / Workbench (no API key)",
     UNATTRIBUTED: "Unattributed (code execution and other cost without per-key usage)",
 }
-
-
-@dataclass(frozen=True)
-class CostQuery:
-    first_day: date
-    last_day: date
-    group_by: tuple[str, ...]
-
-
-DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-# Far outside any real Anthropic data, and far from date arithmetic's limits (year 1 and 9999).
-EARLIEST_DATE = date(2000, 1, 1)
-LATEST_DATE = date(2100, 12, 31)
-GROUP_BY_NAME = re.compile(r"[a-z_]{1,30}")
-
-DEFAULT_PAGE_ROWS = 1000
-MAX_PAGE_ROWS = 10_000
-# A synchronous Lambda response may not exceed 6 MB, counted on the runtime's JSON envelope, where the body is one
-# string; the rows of a page stay within 5 MB measured that way, whatever `limit` asks for.
-MAX_PAGE_BYTES = 5 * 1024 * 1024
-MAX_CURSOR_CHARS = 16_384
-LIMIT_PATTERN = re.compile(r"[0-9]{1,6}")
-FOREIGN_CURSOR = (
-    "The page cursor is not one this query returned; pass the previous answer's next_page unchanged, with the same "
-    "from, to and group_by, or leave 'page' out for the first page."
-)
-
-
-def parse_cost_query(from_: str | None, to: str | None, group_by: str | None, *, today: date) -> CostQuery:
-    """Validate the query string; every problem is a 400 with a sentence naming the parameter."""
-    last_day = _parse_date("to", to) if to else today
-    first_day = (
-        _parse_date("from", from_) if from_ else max(last_day - timedelta(days=DEFAULT_RANGE_DAYS - 1), EARLIEST_DATE)
-    )
-    if first_day > last_day:
-        raise InvalidQueryError("'from' must be on or before 'to'.")
-    if (last_day - first_day).days + 1 > MAX_RANGE_DAYS:
-        raise InvalidQueryError(f"The date range may cover at most {MAX_RANGE_DAYS} days.")
-    dims = DEFAULT_GROUP_BY if group_by is None else tuple(d.strip() for d in group_by.split(","))
-    unknown = [d for d in dims if d not in GROUP_BY_DIMENSIONS]
-    if unknown or not all(dims):
-        raise InvalidQueryError(
-            f"Unknown group_by value {_quote(unknown[0] if unknown else '')}; "
-            f"allowed: {', '.join(GROUP_BY_DIMENSIONS)}."
-        )
-    if len(set(dims)) != len(dims):
-        raise InvalidQueryError("Each group_by value may appear only once.")
-    if set(dims) & {"actor", "product"} and set(dims) & PRICE_DIMENSIONS:
-        raise InvalidQueryError(_NOT_COMBINABLE)
-    return CostQuery(first_day, last_day, dims)
-
-
-_NOT_COMBINABLE = (
-    "group_by can't combine api_key_id, actor or product with service_tier, context_window or speed for days read "
-    "from Anthropic's analytics API, which reports them in separate breakdowns; ask for them in two requests."
-)
-
-
-def _quote(value: str) -> str:
-    # Echo only what is plainly a dimension name: anything else may be something pasted by mistake (a key).
-    return f"'{value}'" if GROUP_BY_NAME.fullmatch(value) else "(not a dimension name)"
-
-
-def _parse_date(name: str, value: str) -> date:
-    try:
-        if not DATE_PATTERN.fullmatch(value):
-            raise ValueError
-        parsed = date.fromisoformat(value)
-    except ValueError:
-        raise InvalidQueryError(f"'{name}' must be a date written YYYY-MM-DD.") from None
-    if not EARLIEST_DATE <= parsed <= LATEST_DATE:
-        raise InvalidQueryError(f"'{name}' must be between {EARLIEST_DATE} and {LATEST_DATE}.")
-    return parsed
 
 
 @dataclass
@@ -142,14 +63,22 @@ class _Totals:
     list_complete: bool = True  # False once any contributing line has no list price
     tokens_complete: bool = True  # False once any contributing line carries no token counts
     allocations: set[str] | None = None
+    model_ids: set[str] = field(default_factory=set)
+    # For `list_priced`: the list and net of the lines that carry both.
+    priced_list_usd: Decimal = Decimal(0)
+    priced_cost_usd: Decimal = Decimal(0)
 
     def add(self, line: RollupLine, *, tokens_known: bool = True, allocation: str | None = None) -> None:
-        if line.cost_usd is not None:
-            self.cost_usd = (self.cost_usd or Decimal(0)) + line.cost_usd
-        if line.list_cost_usd is None:
+        cost, listed = line.cost_usd, line.list_cost_usd
+        if cost is not None:
+            self.cost_usd = (self.cost_usd or Decimal(0)) + cost
+        if listed is None:
             self.list_complete = False
         else:
-            self.list_cost_usd += line.list_cost_usd
+            self.list_cost_usd += listed
+            if cost is not None:
+                self.priced_list_usd += listed
+                self.priced_cost_usd += cost
         self.tokens_complete = self.tokens_complete and tokens_known
         self.tokens += line.tokens
         self.unpriced_tokens += line.unpriced_tokens
@@ -163,16 +92,69 @@ class _Totals:
             return None
         return next(iter(self.allocations)) if len(self.allocations) == 1 else ALLOCATION_MIXED
 
-    def as_dict(self) -> dict:
-        body: dict = {
+    def as_dict(self, days: ListPricedDays) -> dict:
+        """The figures of a row or the total: the same keys whatever the grouping (FIGURE_KEYS)."""
+        return {
             "cost_usd": format_usd(self.cost_usd),
             "list_cost_usd": format_usd(self.list_cost_usd) if self.list_complete else None,
+            # List, net and discount of the lines Anthropic gives both for (every line of a day read from the
+            # analytics API; none of a legacy day), and the days they cover (`ListPricedDays`).
+            "list_priced": {
+                "days": days.priced,
+                "of_days": days.of,
+                "list_cost_usd": format_usd(self.priced_list_usd),
+                "cost_usd": format_usd(self.priced_cost_usd),
+                "discount_usd": format_usd(self.priced_list_usd - self.priced_cost_usd),
+            },
             "tokens": self.tokens if self.tokens_complete else None,
-        }
-        if self.unpriced_tokens or self.unpriced_requests:
             # Usage Anthropic reports without a cost (priority tier): shown, never counted as $0.
-            body["cost_unknown"] = {"tokens": self.unpriced_tokens, "web_search_requests": self.unpriced_requests}
-        return body
+            "cost_unknown": {"tokens": self.unpriced_tokens, "web_search_requests": self.unpriced_requests},
+        }
+
+
+@dataclass(frozen=True)
+class DaysByPeriod:
+    """ListPricedDays of the whole range, of each date and of each month, counted once per report."""
+
+    whole: ListPricedDays
+    dates: Mapping[str, ListPricedDays]
+    months: Mapping[str, ListPricedDays]
+
+    @classmethod
+    def of_sources(cls, days_by_source: Mapping[str, set[date]]) -> DaysByPeriod:
+        every = {d for days in days_by_source.values() for d in days}
+        unpriced = {d for source, days in days_by_source.items() if source != "analytics" for d in days}
+        dates = {d.isoformat(): ListPricedDays(int(d not in unpriced), 1) for d in every}
+        months: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for d in every:
+            counts = months[d.strftime("%Y-%m")]
+            counts[0] += d not in unpriced
+            counts[1] += 1
+        whole = ListPricedDays(len(every - unpriced), len(every))
+        return cls(whole, dates, {m: ListPricedDays(*counts) for m, counts in months.items()})
+
+    def of_row(self, row: Mapping) -> ListPricedDays:
+        if "date" in row:
+            return self.dates.get(row["date"], ListPricedDays(0, 0))
+        if "month" in row:
+            return self.months.get(row["month"], ListPricedDays(0, 0))
+        return self.whole
+
+
+@dataclass(frozen=True)
+class ListPricedDays:
+    """Days with spend (`of`), and those of them all of whose spend was read with a list price (`priced`: days from
+    the analytics API with no legacy spend of another connection). Counted over the row's date, the row's month, or
+    else the whole range, from the days each source covers: the same whether the days were read one by one or from
+    month summaries."""
+
+    priced: int
+    of: int
+
+
+
+# The figures every row and the total carry, in this order, whatever the grouping.
+FIGURE_KEYS = ("cost_usd", "list_cost_usd", "list_priced", "tokens", "cost_unknown")
 
 
 def format_usd(value: Decimal | None) -> str | None:
@@ -204,33 +186,50 @@ def build_cost_report(
     actors: dict[str, list] = {}
     days_by_source: dict[str, set[date]] = defaultdict(set)
     key_names = api_key_names or {}
+    by_key = "api_key_id" in query.group_by
+    by_model = "model" in query.group_by
     for rollup in rollups:
         if not query.first_day <= rollup.date <= query.last_day:
             continue
-        days_by_source[rollup.source].add(rollup.date)
+        days_by_source[rollup.source].update(rollup.covered_days)
         actors.update(rollup.actors)
         analytics = rollup.source == "analytics"
-        missing = [d for d in query.group_by if d not in rollup.dimensions and d not in ("date", "month")]
-        if analytics and missing:
-            raise InvalidQueryError(_NOT_COMBINABLE)
+        if analytics:
+            check_combinable(query, rollup.dimensions)
         fixed = {
             "date": rollup.date.isoformat(),
             "month": rollup.date.strftime("%Y-%m"),
             **({} if analytics else dict.fromkeys(ANALYTICS_ONLY_DIMENSIONS, UNKNOWN)),
         }
+        # Where each grouping value comes from: a position in the line's dimensions, else a value fixed for the
+        # rollup (its date, or unknown on legacy days); computed once per rollup, not per line.
+        positions = {d: i for i, d in enumerate(rollup.dimensions)}
+        positions["model_id"] = positions.get("model")
+        picks = [
+            (None, fixed[d], False) if d in fixed else (positions.get(d), None, d == "model") for d in query.group_by
+        ]
+        key_at, model_at = positions.get("api_key_id"), positions.get("model")
+        tokens_known = rollup.tokens_known
         for line in rollup.lines:
-            values = {**dict(zip(rollup.dimensions, line.dims, strict=True)), **fixed}
-            key = tuple(values[d] for d in query.group_by)
+            dims = line.dims
+            key = tuple(
+                value if i is None else canonical_model(dims[i]) if canonical else dims[i]
+                for i, value, canonical in picks
+            )
             allocation = None
-            if "api_key_id" in query.group_by:
-                allocation = ALLOCATION_BILLED if analytics else api_key_label(values["api_key_id"], key_names)[2]
-            groups[key].add(line, tokens_known=rollup.tokens_known, allocation=allocation)
-            total.add(line, tokens_known=rollup.tokens_known)
+            if by_key:
+                allocation = ALLOCATION_BILLED if analytics else api_key_label(dims[key_at], key_names)[2]
+            group = groups[key]
+            group.add(line, tokens_known=tokens_known, allocation=allocation)
+            if by_model and model_at is not None and dims[model_at] is not None:
+                group.model_ids.add(dims[model_at])
+            total.add(line, tokens_known=tokens_known)
     if total.cost_usd is None:
         total.cost_usd = Decimal(0) if not total.unpriced_tokens and not total.unpriced_requests else None
     provisional, settled_through = _provisional_days(days_by_source, today, restatement_days)
+    list_priced_days = DaysByPeriod.of_sources(days_by_source)
     rows = []
-    for key in sorted(groups, key=_order):
+    for key in sorted(groups, key=order_key):
         row: dict = dict(zip(query.group_by, key, strict=True))
         if "workspace_id" in row:
             ws = row["workspace_id"]
@@ -240,13 +239,15 @@ def build_cost_report(
                 "workspace_name",
                 DEFAULT_WORKSPACE_NAME if ws is None else workspace_names.get(ws, ws),
             )
+        if by_model:
+            row = _insert_after(row, "model", "model_ids", sorted(groups[key].model_ids))
         if "api_key_id" in row:
             row = _with_api_key_names(row, key_names, groups[key].allocation)
         if "actor" in row:
             row = _with_actor(row, actors, key_names)
         if today is not None and "date" in row:
             row["provisional"] = date.fromisoformat(row["date"]) in provisional
-        row.update(groups[key].as_dict())
+        row.update(groups[key].as_dict(list_priced_days.of_row(row)))
         rows.append(row)
     return {
         "currency": "USD",
@@ -255,9 +256,22 @@ def build_cost_report(
         "group_by": list(query.group_by),
         "settled_through": settled_through.isoformat() if settled_through else None,
         "sources": _source_ranges(days_by_source),
-        "total": total.as_dict(),
+        "total": total.as_dict(list_priced_days.whole),
         "rows": rows,
     }
+
+
+@lru_cache(maxsize=4096)
+def canonical_model(model_id: str | None) -> str | None:
+    """The model a (possibly dated) id names: the id with a trailing -YYYYMMDD removed."""
+    return None if model_id is None else MODEL_DATE_SUFFIX.sub("", model_id)
+
+
+def check_combinable(query: CostQuery, dimensions: Iterable[str]) -> None:
+    """Days from the analytics API break spend down by who (key, actor, product) or by price grain, not both."""
+    present = {*dimensions, "date", "month", *(("model_id",) if "model" in dimensions else ())}
+    if [d for d in query.group_by if d not in present]:
+        raise InvalidQueryError(NOT_COMBINABLE)
 
 
 def _provisional_days(
@@ -305,7 +319,7 @@ def _with_actor(row: dict, actors: Mapping[str, list], key_names: Mapping[str, M
         "actor_id": actor_id,
         "actor_name": name,
         "actor_email": email,
-        **({"actor_note": note} if note else {}),
+        "actor_note": note or None,  # on every actor row: null when there is nothing to explain
     }
     out: dict = {}
     for k, v in row.items():
@@ -315,81 +329,24 @@ def _with_actor(row: dict, actors: Mapping[str, list], key_names: Mapping[str, M
     return out
 
 
-def _order(key: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
+def order_key(key: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
     # None (e.g. the default workspace) sorts first in each position.
     return tuple((v is not None, v or "") for v in key)
 
 
-@dataclass(frozen=True)
-class PageQuery:
-    limit: int
-    after: tuple[str | None, ...] | None  # the group key of the previous page's last row; None: the first page
+def read_grain(query: CostQuery) -> str:
+    """What the report needs of each stored day: whole months fold unless rows are by date; by date (and month)
+    only, each day's total; by date and anything else, every day's lines."""
+    if "date" not in query.group_by:
+        return GRAIN_MONTH
+    return GRAIN_DAY_TOTALS if set(query.group_by) <= {"date", "month"} else GRAIN_LINES
 
 
-def parse_page_query(limit: str | None, page: str | None, query: CostQuery) -> PageQuery:
-    """Validate `limit` and `page`; a cursor is accepted only from an answer to the same from, to and group_by."""
-    if limit is None:
-        rows = DEFAULT_PAGE_ROWS
-    elif LIMIT_PATTERN.fullmatch(limit) and 1 <= int(limit) <= MAX_PAGE_ROWS:
-        rows = int(limit)
-    else:
-        raise InvalidQueryError(f"'limit' must be a whole number from 1 to {MAX_PAGE_ROWS}.")
-    return PageQuery(rows, None if page is None else decode_cursor(page, query))
-
-
-def encode_cursor(query: CostQuery, key: tuple[str | None, ...]) -> str:
-    text = json.dumps({"q": _fingerprint(query), "after": list(key)}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, query: CostQuery) -> tuple[str | None, ...]:
-    """The group key a cursor points after. Anything else is refused, and the cursor is never echoed."""
-    try:
-        if not cursor or len(cursor) > MAX_CURSOR_CHARS:
-            raise ValueError
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise InvalidQueryError(FOREIGN_CURSOR) from None
-    if not isinstance(data, dict) or set(data) != {"q", "after"} or data["q"] != _fingerprint(query):
-        raise InvalidQueryError(FOREIGN_CURSOR)
-    after = data["after"]
-    if (
-        not isinstance(after, list)
-        or len(after) != len(query.group_by)
-        or not all(v is None or isinstance(v, str) for v in after)
-    ):
-        raise InvalidQueryError(FOREIGN_CURSOR)
-    return tuple(after)
-
-
-def _fingerprint(query: CostQuery) -> str:
-    text = json.dumps([query.first_day.isoformat(), query.last_day.isoformat(), list(query.group_by)])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def page_of_report(report: dict, query: CostQuery, page: PageQuery) -> dict:
-    """One page of a whole-range report: the rows whose group key sorts after the cursor's, at most `limit` of them
-    and within MAX_PAGE_BYTES (at least one), with the whole range's total. Keyed, not counted, so a row added or
-    removed between two requests never shifts a page boundary."""
-    rows = report["rows"]
-
-    def key_of(row: dict) -> tuple[str | None, ...]:
-        return tuple(row[d] for d in query.group_by)
-
-    start = 0 if page.after is None else bisect_right(rows, _order(page.after), key=lambda r: _order(key_of(r)))
-    end, size = start, 0
-    while end < len(rows) and end - start < page.limit:
-        size += len(json.dumps(json.dumps(rows[end])))
-        if size > MAX_PAGE_BYTES and end > start:
-            break
-        end += 1
-    has_more = end < len(rows)
-    return {
-        **report,
-        "rows": rows[start:end],
-        "has_more": has_more,
-        "next_page": encode_cursor(query, key_of(rows[end - 1])) if has_more else None,
-    }
+def check_sources_combinable(query: CostQuery, sources: Iterable[Mapping]) -> None:
+    """A range with analytics days can't break spend down by who and by price grain at once (see NOT_COMBINABLE)."""
+    if any(s["source"] == "analytics" for s in sources):
+        who = bool(WHO_DIMENSIONS & set(query.group_by))
+        check_combinable(query, WHO_LINE_DIMENSIONS if who else LINE_DIMENSIONS)
 
 
 def api_key_label(key: str, names: Mapping[str, Mapping[str, str | None]]) -> tuple[str, str | None, str]:

@@ -68,5 +68,8 @@ def audit_day(
         requests = client.request_count
     result = compare_day(day, analytics, priority, legacy)
     if result["mismatch"]:
-        logger.warning("analytics and legacy totals disagree", extra={"connection_id": connection_id, **result})
+        # Only the day and the connection: cost figures stay in the table (which purge clears), never in logs.
+        logger.warning(
+            "analytics and legacy totals disagree", extra={"connection_id": connection_id, "day": result["day"]}
+        )
     return Audit(result, requests)

@@ -10,7 +10,13 @@ from datetime import date, timedelta
 from pump_anthropic.adapters.secret_store import SecretStore
 from pump_anthropic.clock import utc_now
 from pump_anthropic.domain.calendar import monthly_chunks
-from pump_anthropic.exceptions import ConnectionDisconnectedError, NotFoundError, PumpError, error_class
+from pump_anthropic.exceptions import (
+    ConflictError,
+    ConnectionDisconnectedError,
+    NotFoundError,
+    PumpError,
+    error_class,
+)
 from pump_anthropic.logic import sources
 from pump_anthropic.logic.pull import ClientFactory
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
@@ -60,10 +66,15 @@ def plan_backfill(
     """Monthly chunks covering the last 365 UTC days through today (today's partial day included).
 
     mode "failed_only" re-plans just the chunks not yet done (POST .../backfill after an `error`).
+    A run that is no longer the connection's current one plans nothing, so it cannot reset the current run's chunks.
     """
     storage = storage or dynamodb_storage()
-    if storage.connections.get_connection(tenant_id, connection_id, with_chunks=False) is None:
+    connection = storage.connections.get_connection(tenant_id, connection_id, with_chunks=False)
+    if connection is None:
         raise NotFoundError("Connection vanished before its backfill started.")
+    if connection.backfill_run != run:
+        logger.info("superseded backfill run plans nothing", extra={"run": run, "current_run": connection.backfill_run})
+        return []
     if mode == "failed_only":
         windows = [
             (date.fromisoformat(c.start), date.fromisoformat(c.end))
@@ -94,6 +105,15 @@ class ChunkResult:
         return self.__dict__.copy()
 
 
+def fence_out_purge(storage: Storage, tenant_id: str, connection_id: str, first_day: date, last_day: date) -> None:
+    """A purge is final: if one took the connection while this worker pulled and wrote, delete what the worker
+    wrote (its window's days, the names and chunk records) and stop. Checked after the writes, and purge marks the
+    connection before it lists what to delete, so whichever lands last, nothing of the worker's outlives the purge."""
+    if storage.connections.being_purged(tenant_id, connection_id):
+        storage.connections.purge_window(tenant_id, connection_id, first_day, last_day)
+        raise ConnectionDisconnectedError("The connection was purged while this ran; what it wrote is deleted.")
+
+
 def run_chunk(
     chunk: Chunk,
     *,
@@ -114,10 +134,13 @@ def run_chunk(
         raise NotFoundError("Connection vanished during its backfill.")
     if connection.status == "disconnected":
         raise ConnectionDisconnectedError("The connection was disconnected; its backfill stops here.")
+    if connection.backfill_run != chunk.run:
+        raise ConflictError("A newer backfill run replaced this one; this run stops here.", code="backfill_superseded")
     start, end = chunk.start.isoformat(), chunk.end.isoformat()
     storage.connections.record_chunk(chunk.tenant_id, chunk.connection_id, start, end=end, status="running")
     try:
-        key = secrets.get(connection.secret_id)
+        # Named from the chunk's own connection id, never from a field of the table someone could point elsewhere.
+        key = secrets.get(secrets.secret_name(chunk.connection_id))
         pulled = sources.pull_connection_days(
             storage, chunk.tenant_id, chunk.connection_id, key, client_factory, deadline, chunk.start, chunk.end,
             source=source,
@@ -125,6 +148,7 @@ def run_chunk(
         figures = storage.costs.store_days(
             chunk.tenant_id, chunk.connection_id, chunk.start, chunk.end - timedelta(days=1), pulled.days
         )
+        fence_out_purge(storage, chunk.tenant_id, chunk.connection_id, chunk.start, chunk.end - timedelta(days=1))
     except PumpError as exc:
         storage.connections.record_chunk(
             chunk.tenant_id,
@@ -167,9 +191,14 @@ def finalize_backfill(
 ) -> FinalizeOutcome:
     """Record failed chunks and settle the connection: active, error (retryable) or revoked.
 
-    `run_error` is set when planning or the Map itself failed (no per-chunk results).
+    `run_error` is set when planning or the Map itself failed (no per-chunk results). A run that is no longer the
+    connection's current one (a newer run was claimed, or the connection was purged) records nothing.
     """
     storage = storage or dynamodb_storage()
+    connection = storage.connections.get_connection(tenant_id, connection_id, with_chunks=False)
+    if connection is None or connection.backfill_run != run:
+        logger.info("superseded backfill run settles nothing", extra={"run": run})
+        return FinalizeOutcome("superseded", 0, [])
     failures = [r for r in results if r.get("status") == "failed"]
     for failure in failures:
         code, message = _failure_reason(failure)

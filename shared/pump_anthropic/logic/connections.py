@@ -23,6 +23,24 @@ from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
 logger = logging.getLogger(__name__)
 
+IN_FLIGHT_MINUTES = int(ConnectionRecord.IN_FLIGHT_BACKFILL.total_seconds() // 60)
+
+
+def way_out(record: ConnectionRecord) -> str:
+    """What a connection that is not active needs before it syncs again: one sentence for a 409."""
+    route = f"/integrations/anthropic/{record.connection_id}"
+    if record.status == "backfilling":
+        return (
+            f"It syncs once its backfill finishes (GET {route} shows the progress). A backfill still running "
+            f"{IN_FLIGHT_MINUTES} minutes after it started can be started anew with POST {route}/backfill."
+        )
+    if record.status == "error":
+        return f"Retry its backfill with POST {route}/backfill."
+    if record.status == "revoked":
+        return "Create a new Admin key and connect it (POST /integrations/anthropic)."
+    return "Connect it again with a valid Admin key (POST /integrations/anthropic)."
+
+
 ClientFactory = Callable[[SecretStr], AdminApiClient]
 MANUAL_SYNC_INTERVAL = timedelta(seconds=60)
 
@@ -77,29 +95,52 @@ def connect(
 def retry_backfill(
     tenant_id: str, connection_id: str, launcher: BackfillLauncher, *, storage: Storage | None = None
 ) -> ConnectionRecord:
-    """Run the backfill again for the chunks that failed (or never finished)."""
+    """Run the backfill again: the months not yet fetched, or the whole year when no month was ever planned.
+
+    Refused (409) only when there is nothing to do or no way to do it: the connection is active and every month of
+    its backfill is fetched (`nothing_to_retry`), a run is in flight (`backfill_in_progress`; one still running
+    IN_FLIGHT_BACKFILL after it started is taken as lost and started anew), or the key is gone (disconnected,
+    revoked).
+    """
     storage = storage or dynamodb_storage()
     current = storage.connections.get_connection(tenant_id, connection_id)
     if current is None:
         raise NotFoundError("No Anthropic connection with this id.")
     if current.status in ("disconnected", "revoked"):
         raise ConflictError(
-            f"This connection is {current.status}; reconnect it with a valid Admin key first.",
+            f"This connection is {current.status}, so its Admin key is no longer usable; connect again with a valid "
+            "Admin key (POST /integrations/anthropic), which starts a new backfill.",
             code=f"connection_{current.status}",
         )
-    if not any(c.status != "done" for c in current.chunks):
-        raise ConflictError("Every month of the backfill has already been fetched.", code="nothing_to_retry")
+    if current.status == "active" and current.chunks and all(c.status == "done" for c in current.chunks):
+        raise ConflictError(
+            "Every month of the backfill has already been fetched, and the hourly sync keeps it current. To fetch "
+            "the whole year again, connect the same Admin key again.",
+            code="nothing_to_retry",
+        )
     record = storage.connections.claim_backfill_retry(tenant_id, connection_id)
     if record is None:
-        raise ConflictError("A backfill is already running for this connection.", code="backfill_in_progress")
-    _launch(launcher, record, mode="failed_only", storage=storage)
+        started = current.backfill_started_at.isoformat() if current.backfill_started_at else "recently"
+        raise ConflictError(
+            f"A backfill of this connection is running (started {started}); wait for it to finish. If it is still "
+            f"running {IN_FLIGHT_MINUTES} minutes after it started, ask again: it is then started anew, keeping "
+            "the months already fetched.",
+            code="backfill_in_progress",
+        )
+    # With no month planned (the run was lost before planning), "the failed months" is the whole year.
+    mode = "failed_only" if current.chunks else "full"
+    _launch(launcher, record, mode=mode, storage=storage)
     return storage.connections.get_connection(tenant_id, connection_id) or record
 
 
 def _launch(launcher: BackfillLauncher, record: ConnectionRecord, *, mode: str, storage: Storage) -> None:
     try:
         launcher.start(
-            tenant_id=record.tenant_id, connection_id=record.connection_id, run=record.backfill_run, mode=mode
+            tenant_id=record.tenant_id,
+            connection_id=record.connection_id,
+            run=record.backfill_run,
+            run_id=record.backfill_run_id,
+            mode=mode,
         )
     except BackfillStartError as exc:
         storage.connections.finish_backfill(
@@ -126,8 +167,8 @@ def disconnect(
     nothing of it is left) and, when purged, how many stored items were deleted."""
     storage = storage or dynamodb_storage()
     current = get_connection(tenant_id, connection_id, storage=storage)
-    storage.connections.disconnect(tenant_id, connection_id)
-    secrets.delete(current.secret_id, recovery_days=None)
+    storage.connections.disconnect(tenant_id, connection_id, purging=purge)
+    secrets.delete(secrets.secret_name(connection_id), recovery_days=None)
     if not purge:
         return get_connection(tenant_id, connection_id, storage=storage), None
     deleted = storage.connections.purge_connection(tenant_id, connection_id)
@@ -142,7 +183,8 @@ def request_sync(
     current = get_connection(tenant_id, connection_id, storage=storage)
     if current.status != "active":
         raise ConflictError(
-            f"This connection is {current.status}; only an active connection can sync.", code="connection_not_active"
+            f"This connection is {current.status}; only an active connection can sync. {way_out(current)}",
+            code="connection_not_active",
         )
     quotas.take(storage, tenant_id, quotas.SYNC_NOW)
     if not storage.connections.claim_manual_sync(tenant_id, connection_id, MANUAL_SYNC_INTERVAL):

@@ -8,14 +8,12 @@ the way. The job record carries the progress; only the run that claimed the job 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 import secrets
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -24,6 +22,7 @@ from pump_anthropic.clock import utc_now
 from pump_anthropic.domain import export, report
 from pump_anthropic.domain.records import ConnectionRecord
 from pump_anthropic.domain.report import CostQuery
+from pump_anthropic.domain.report_csv import csv_line, report_csv_columns  # noqa: F401 (re-exported)
 from pump_anthropic.exceptions import NotFoundError, PumpError
 from pump_anthropic.logic import quotas, read
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
@@ -355,32 +354,6 @@ def _csv_sections(job: ExportJob, storage: Storage) -> Sections:
             yield (window_last - window_first).days + 1, (csv_line(row, columns) for row in body["rows"])
 
     return csv_line({c: c for c in columns}, columns), (last - first).days + 1, sections()
-
-
-def report_csv_columns(group_by: Iterable[str]) -> list[str]:
-    """The cost report's columns as CSV: each dimension followed by its display names, then the figures."""
-    columns: list[str] = []
-    for dimension in group_by:
-        columns.append(dimension)
-        if dimension == "workspace_id":
-            columns.append("workspace_name")
-        elif dimension == "api_key_id":
-            columns += ["api_key_name", "api_key_hint", "allocation"]
-    return [*columns, "cost_usd", "tokens", "cost_unknown_tokens", "cost_unknown_web_search_requests"]
-
-
-def csv_line(row: dict, columns: list[str]) -> str:
-    """One cost report row as a CSV line (CRLF); text cells a spreadsheet would run as a formula are made safe."""
-    unknown = row.get("cost_unknown") or {}
-    values = {
-        "cost_unknown_tokens": unknown.get("tokens", 0),
-        "cost_unknown_web_search_requests": unknown.get("web_search_requests", 0),
-        **row,
-    }
-    cells = ["" if (v := values.get(c)) is None else export.safe_text(v) if isinstance(v, str) else v for c in columns]
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
-    return buffer.getvalue()
 
 
 def _windows(first: date, last: date, days: int, *, by_month: bool) -> Iterator[tuple[date, date]]:

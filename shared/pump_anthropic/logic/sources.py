@@ -94,9 +94,14 @@ def pull_days(
             if source != AUTO or not refuses_analytics(exc):
                 raise
             logger.warning("analytics API refused; reading the legacy reports", extra={"status": exc.status})
+            what = (
+                "could not report these days at our query's grain"
+                if exc.code in REPORT_LIMIT_CODES
+                else "refused this key or its beta"
+            )
             reason = (
-                f"The analytics API refused this key or its beta (HTTP {exc.status}, {exc.code}), so these days were "
-                "read from the legacy reports."
+                f"The analytics API {what} (HTTP {exc.status}, {exc.code}), so these days were read from the legacy "
+                "reports."
             )
             pulled.days, pulled.sources, legacy_end = {}, [], end
     if start < legacy_end:
@@ -304,6 +309,11 @@ def source_coverage(ranges: list[dict]) -> list[dict]:
         days_of[kind].append(day)
     runs = [SourceRange(source, *run, reason) for (source, reason), days in days_of.items() for run in day_runs(days)]
     return [r.as_dict() for r in sorted(runs, key=lambda r: r.first_day)]
+
+
+# The analytics report's own limits (a page or a day too large even after the client lowered its limit and split its
+# range): the days still come from the legacy reports, and the reason says why.
+REPORT_LIMIT_CODES = frozenset({"anthropic_report_page_too_large", "anthropic_too_many_report_groups"})
 
 
 def refuses_analytics(exc: AdminApiError) -> bool:

@@ -1,7 +1,13 @@
 """The hourly sync of one connection: re-pull a trailing window, write only what changed, stop on a revoked key.
 
 Anthropic restates recent days as late data settles, so every run re-reads today and the previous N days
-(N = SYNC_LOOKBACK_DAYS, default 3), or from the cursor if hours were missed, and diff-writes them.
+(N = SYNC_LOOKBACK_DAYS, default 3), or from the cursor if hours were missed, and diff-writes them. The window is
+pulled in one pass whatever months it spans; only a catch-up longer than one analytics query range (31 days) goes in
+31-day spans.
+
+Once a UTC day each connection also does its daily work: the analytics API's restatement window re-read (30 days) and
+the audit of the newest settled day. It happens at the connection's own hour (a stable hash of its id), so a fleet's
+heavy work is spread over the day instead of all landing at 00:00 UTC; see `daily_work_due`.
 """
 
 from __future__ import annotations
@@ -13,12 +19,12 @@ from datetime import date, datetime, timedelta
 
 from pump_anthropic.adapters.secret_store import SecretStore
 from pump_anthropic.clock import utc_now
-from pump_anthropic.domain.calendar import day_start, monthly_chunks
-from pump_anthropic.domain.records import DayWriteFigures
-from pump_anthropic.exceptions import PumpError
+from pump_anthropic.domain.calendar import day_spans, day_start, hour_of_day
+from pump_anthropic.domain.records import ConnectionRecord, DayWriteFigures
+from pump_anthropic.exceptions import ConnectionDisconnectedError, PumpError
 from pump_anthropic.logic import sources
 from pump_anthropic.logic.audit import audit_day
-from pump_anthropic.logic.backfill import BACKFILL_DAYS
+from pump_anthropic.logic.backfill import BACKFILL_DAYS, fence_out_purge
 from pump_anthropic.logic.pull import ClientFactory
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
@@ -26,8 +32,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_LOOKBACK_DAYS = 3
 DEFAULT_REREAD_DAYS = 30
-# A window up to this long is pulled at once (the analytics API takes up to 31 days per query).
+# A window up to this long is pulled at once (the analytics API takes up to 31 days per query, a legacy report page
+# 31 daily buckets); a longer catch-up goes in spans this long, keeping one span in memory.
 MAX_ONE_PULL_DAYS = 31
+# The sync record's field naming the UTC day the daily work (re-read and audit) was last done.
+DAILY_WORK_ON = "daily_work_on"
 REVOKED_MESSAGE = (
     "Anthropic no longer accepts this Admin key (it was deleted or lost access), so syncing stopped. "
     "Create a new Admin key and reconnect; the gap will be filled."
@@ -69,6 +78,31 @@ def names_due(last_sync_at: datetime | None, now: datetime) -> tuple[bool, bool]
     return last_sync_at < midnight, last_sync_at < noon <= now
 
 
+def daily_work_due(done_on: date | None, now: datetime, hour: int) -> bool:
+    """Whether a sync at `now` does the daily work (the restatement window re-read and the audit), last done on the
+    UTC day `done_on` (None: never, as on the first sync after a backfill, which does it), at the connection's `hour`.
+
+    At most once a UTC day: the first sync at or after the hour on a day that hasn't had it yet, so a sync missed at
+    the hour is made up by the next one that day. A day missed entirely (no sync from its hour to midnight) is made
+    up by the next day's first sync, which then counts as that day's, so no connection goes two days without it.
+    """
+    today = now.date()
+    if done_on is None:
+        return True
+    if done_on >= today:
+        return False
+    return now >= day_start(today) + timedelta(hours=hour) or done_on < today - timedelta(days=1)
+
+
+def daily_work_done_on(connection: ConnectionRecord) -> date | None:
+    """The UTC day the connection's daily work was last done, from its last sync record (None: never synced)."""
+    if connection.last_sync_at is None:
+        return None
+    recorded = (connection.last_sync or {}).get(DAILY_WORK_ON)
+    # A record from before the work moved to each connection's hour: then the UTC day's first sync did it.
+    return date.fromisoformat(recorded) if recorded else connection.last_sync_at.date()
+
+
 def sync_connection(
     tenant_id: str,
     connection_id: str,
@@ -81,8 +115,9 @@ def sync_connection(
     reread_days: int = DEFAULT_REREAD_DAYS,
     storage: Storage | None = None,
 ) -> SyncOutcome:
-    """Re-read the trailing window (and, on the UTC day's first sync, the analytics API's restatement window plus
-    the day's audit of it), diff-write what changed and move the cursor; a refused key marks the connection revoked."""
+    """Re-read the trailing window (and, once a UTC day at the connection's hour, the analytics API's restatement
+    window plus the day's audit of it), diff-write what changed and move the cursor; a refused key marks the
+    connection revoked."""
     storage = storage or dynamodb_storage()
     connection = storage.connections.get_connection(tenant_id, connection_id, with_chunks=False)
     if connection is None or connection.status != "active":
@@ -91,22 +126,21 @@ def sync_connection(
     now = utc_now()
     today = now.date()
     cursor = storage.costs.get_sync_cursor(tenant_id, connection_id)
-    first_of_day = connection.last_sync_at is None or connection.last_sync_at < day_start(today)
-    lookback = max(lookback_days, reread_days) if first_of_day and source != sources.LEGACY else lookback_days
+    done_on = daily_work_done_on(connection)
+    daily = source != sources.LEGACY and daily_work_due(done_on, now, hour_of_day(connection_id))
+    lookback = max(lookback_days, reread_days) if daily else lookback_days
     start, end = sync_window(cursor, today, lookback)
     previous = connection.last_sync_at.isoformat() if connection.last_sync_at else None
     totals = SyncOutcome("synced", start, end, previous_sync_at=previous)
     coverage: list[dict] = []
     refreshed = None
     try:
-        key = secrets.get(connection.secret_id)
+        # Named from the message's connection id, never from a field of the table someone could point elsewhere.
+        key = secrets.get(secrets.secret_name(connection_id))
         refresh_workspaces, refresh_api_keys = names_due(connection.last_sync_at, now)
-        # One pull when the window fits one analytics query range; a longer catch-up goes month by month, keeping
-        # one month in memory and moving the cursor as it goes.
-        windows = [(start, end + timedelta(days=1))]
-        if (end - start).days >= MAX_ONE_PULL_DAYS:
-            windows = monthly_chunks(start, end)
-        for first, stop in windows:
+        # One pull when the window fits one analytics query range, whatever months it spans; a longer catch-up goes
+        # in spans of that range, keeping one span in memory and moving the cursor as it goes.
+        for first, stop in day_spans(start, end, MAX_ONE_PULL_DAYS):
             pulled = sources.pull_connection_days(
                 storage, tenant_id, connection_id, key, client_factory, deadline, first, stop,
                 source=source,
@@ -121,21 +155,26 @@ def sync_connection(
             totals = _add(totals, pulled, figures)
             coverage += sources.coverage_of(pulled)["sources"]
             refreshed = pulled.data_refreshed_at or refreshed
-        if first_of_day and source != sources.LEGACY:
+        fence_out_purge(storage, tenant_id, connection_id, start, end)
+        if daily:
             audit = audit_day(storage, tenant_id, connection_id, key, client_factory, deadline, today, reread_days)
             totals = replace(
                 totals, cross_check=audit.result, anthropic_requests=totals.anthropic_requests + audit.requests
             )
+    except ConnectionDisconnectedError:
+        return SyncOutcome("skipped")  # purged while it ran: what it wrote is deleted
     except PumpError as exc:
         if not exc.revokes_connection:
             raise
         storage.connections.mark_revoked(tenant_id, connection_id, code="key_revoked", message=REVOKED_MESSAGE)
         logger.warning("connection revoked", extra={"connection_id": connection_id, "error_code": exc.code})
         return SyncOutcome("revoked")
+    worked_on = today if daily else done_on
     record = {
         **totals.__dict__,
         "sources": coverage,
         "data_refreshed_at": refreshed.strftime("%Y-%m-%dT%H:%M:%SZ") if refreshed else None,
+        DAILY_WORK_ON: worked_on.isoformat() if worked_on else None,
     }
     storage.connections.record_sync(tenant_id, connection_id, record)
     return totals

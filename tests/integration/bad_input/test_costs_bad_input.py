@@ -205,6 +205,8 @@ def expected_group_by(entries: list[str] | None) -> tuple[str, ...] | None:
     """The report's dimensions, or None when the API must refuse group_by."""
     if entries is None:
         return report.DEFAULT_GROUP_BY
+    if entries in ([], [""]):
+        return ()  # `group_by=` given empty: no grouping, one row with the total
     dims = tuple(e.strip() for e in (entries or [""]))
     if not all(d in DIMENSIONS for d in dims) or len(set(dims)) != len(dims) or not combinable(dims):
         return None

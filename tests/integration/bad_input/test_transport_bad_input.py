@@ -237,6 +237,8 @@ def http_server(world: World) -> Iterator[tuple[str, int]]:
 
 
 def _raw_http(address: tuple[str, int], request: bytes) -> tuple[int, str]:
+    # The server answers only the Host names it serves (a DNS-rebinding guard): name it as a browser would.
+    request = request.replace(b"\r\nHost: x\r\n", f"\r\nHost: {address[0]}:{address[1]}\r\n".encode())
     with socket.create_connection(address, timeout=10) as connection:
         connection.sendall(request)
         received = b""
@@ -263,7 +265,7 @@ def _expected_length(received: bytes) -> int:
         (b"POST /integrations/anthropic HTTP/1.1\r\nHost: x\r\nContent-Length: 7000000\r\n\r\n{", 413),
         (b"GET //[x HTTP/1.1\r\nHost: x\r\n\r\n", 404),
         (b"GET /integrations/anthropic/%ZZ HTTP/1.1\r\nHost: x\r\nX-Pump-Tenant: tenant-b\r\n\r\n", 400),
-        (b"PUT /costs HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 404),
+        (b"PUT /costs HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405),
     ],
     ids=["negative length", "non-numeric length", "over 6 MB", "unparsable target", "bad escape", "PUT"],
 )
