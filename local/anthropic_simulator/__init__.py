@@ -8,6 +8,7 @@ from anthropic_simulator.analytics_data import Actor, AnalyticsData, AnalyticsRo
 from anthropic_simulator.analytics_settings import ANALYTICS_BETA, AnalyticsSettings
 from anthropic_simulator.faults import FAULT_KINDS
 from anthropic_simulator.org import ApiKey, CostRow, OrgSpec, SimulatedOrg, UsageRow, User, Workspace
+from anthropic_simulator.scenarios import ScenarioTraffic, SpendScenario
 from anthropic_simulator.server import ANALYTICS_PATHS, DEMO_ADMIN_KEY, Simulator, serve_forever
 
 __all__ = [
@@ -23,8 +24,10 @@ __all__ = [
     "CostRow",
     "Dims",
     "OrgSpec",
+    "ScenarioTraffic",
     "SimulatedOrg",
     "Simulator",
+    "SpendScenario",
     "UsageRow",
     "User",
     "Workspace",

@@ -30,6 +30,7 @@ from anthropic_simulator.analytics_settings import (
     web_search_prices,
 )
 from anthropic_simulator.org import ID_ALPHABET, MINUTES_PER_DAY, SimulatedOrg, UsageRow
+from anthropic_simulator.scenarios import window_part
 
 # Metric vector of an analytics row: the legacy row's six metrics, then requests (execution spans for code
 # execution), code-execution seconds and Managed Agents session seconds.
@@ -133,17 +134,25 @@ class AnalyticsData:
         # Identities the server cannot render: each reads `actor: null` on its own row.
         self.hidden_actors = (Actor("federated_actor", "hidden-1"), Actor("federated_actor", "hidden-2"))
         self.key_actors = {key.id: _actor("api_actor", key.id) for key in org.api_keys}
-        self._key_shares = {key.id: self._draw_key_shares(i, rng) for i, key in enumerate(org.api_keys)}
+        # A spend scenario's keys draw from their own streams, so every other entity stays identical.
+        added = org.scenario.key_ids if org.scenario is not None else frozenset()
+        base_keys = [key for key in org.api_keys if key.id not in added]
+        self._key_shares = {key.id: self._draw_key_shares(i, rng) for i, key in enumerate(base_keys)}
+        for i, key in enumerate(org.api_keys):
+            if key.id in added:
+                own = random.Random(f"{seed}:scenario-shares:{key.id}")
+                self._key_shares[key.id] = self._draw_key_shares(i, own)
         self.agents: dict[str, tuple[tuple[str, str], str, str]] = {}
         self.agents_keys: dict[str, str | None] = {}
         for legacy_id in [None, *(ws.id for ws in org.workspaces)]:
             workspace_id = legacy_id or self.default_workspace_id
             agents = (_make_id(rng, "agent_"), _make_id(rng, "agent_"))
             self.agents[workspace_id] = (agents, _make_id(rng, "env_"), _make_id(rng, "depl_"))
-            keys = [k.id for k in org.api_keys if k.scope_type == "workspace" and k.workspace_id == legacy_id]
+            keys = [k.id for k in base_keys if k.scope_type == "workspace" and k.workspace_id == legacy_id]
             self.agents_keys[workspace_id] = keys[0] if keys else None
         self._lock = threading.RLock()
         self._days: dict[tuple[date, int], list[AnalyticsRow]] = {}
+        self._scenario_days: dict[date, list[tuple[AnalyticsRow, int, int]]] = {}
         self._tokens_per_request: dict[tuple, int] = {}
 
     # -- entities ---------------------------------------------------------------------------------
@@ -190,17 +199,26 @@ class AnalyticsData:
             cached = self._days.get(key)
         if cached is None:
             cached = self._attribute_day(day)
+            extra = self._scenario_rows(day)
+            if extra:
+                cached = cached + [row for row, _, _ in extra]
             with self._lock:
                 self._days[key] = cached
         return cached
 
     def rows_between(self, day: date, start_minute: int, end_minute: int) -> list[AnalyticsRow]:
-        """`day`'s rows within [start_minute, end_minute), sliced with the legacy minute curve."""
+        """`day`'s rows within [start_minute, end_minute), sliced with the legacy minute curve.
+
+        A spend scenario's rows (last in `rows(day)`) are spread evenly over their own minutes instead.
+        """
         if end_minute <= start_minute:
             return []
         rows = self.rows(day)
         if start_minute == 0 and end_minute >= MINUTES_PER_DAY:
             return rows
+        extra = self._scenario_rows(day)
+        if extra:
+            rows = rows[: len(rows) - len(extra)]
         curve = self.org.minute_curve(day)
         low, high, total = curve[start_minute], curve[min(end_minute, MINUTES_PER_DAY)], curve[-1]
         sliced = []
@@ -208,7 +226,28 @@ class AnalyticsData:
             part = tuple(v * high // total - v * low // total for v in metrics)
             if any(part):
                 sliced.append(AnalyticsRow(dims, part))
+        for (dims, metrics), first, last in extra:
+            part = window_part(metrics, first, last, start_minute, end_minute)
+            if any(part):
+                sliced.append(AnalyticsRow(dims, part))
         return sliced
+
+    def _scenario_rows(self, day: date) -> list[tuple[AnalyticsRow, int, int]]:
+        # A spend scenario's usage of `day`, attributed like any other, each row with its piece's minutes.
+        traffic = self.org.scenario
+        if traffic is None:
+            return []
+        with self._lock:
+            cached = self._scenario_days.get(day)
+        if cached is None:
+            cached = [
+                (row, piece.start_minute, piece.end_minute)
+                for piece in traffic.pieces_on(day)
+                for row in self._attribute_usage(day, piece.row)
+            ]
+            with self._lock:
+                self._scenario_days[day] = cached
+        return cached
 
     def _attribute_day(self, day: date) -> list[AnalyticsRow]:
         usage = self.org.full_day_usage(day)

@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, Inexact, localcontext
 from functools import cache
+from typing import TYPE_CHECKING
 
 from anthropic_simulator import prices
+
+if TYPE_CHECKING:
+    from anthropic_simulator.scenarios import ScenarioTraffic
 
 MINUTES_PER_DAY = 1440
 MAX_MODELS = len(prices.MODEL_PRICES)
@@ -325,6 +329,7 @@ class SimulatedOrg:
         # The Default workspace: null in the legacy reports, a tagged id in the analytics API and the workspaces
         # list (include_default=true). Its own RNG stream keeps every other entity identical.
         self.default_workspace = self._make_default_workspace()
+        self.scenario: ScenarioTraffic | None = None  # spend scenario traffic (`scenarios.apply_scenario`)
 
     # -- clock ------------------------------------------------------------------------------------
 
@@ -600,11 +605,26 @@ class SimulatedOrg:
 
     # -- public ground truth ----------------------------------------------------------------------
 
+    def attach_scenario(self, traffic: ScenarioTraffic) -> None:
+        """Add a spend scenario's traffic: its keys join the key list, its usage every report."""
+        with self._lock:
+            if self.scenario is not None:
+                raise ValueError("the org already has a spend scenario")
+            self.scenario = traffic
+            self.api_keys.extend(traffic.keys)
+            self._costs.clear()
+
     def usage_rows(self, day: date, start_minute: int = 0, end_minute: int = MINUTES_PER_DAY) -> list[UsageRow]:
         """Finest-grain usage of `day` within [start_minute, end_minute), as visible now (today: so far)."""
         end_minute = min(end_minute, self._minutes_elapsed(day))
         if end_minute <= start_minute:
             return []
+        rows = self._curve_rows(day, start_minute, end_minute)
+        if self.scenario is not None:
+            rows += self.scenario.usage_rows(day, start_minute, end_minute)
+        return rows
+
+    def _curve_rows(self, day: date, start_minute: int, end_minute: int) -> list[UsageRow]:
         rows = self._day(day).usage
         if start_minute == 0 and end_minute == MINUTES_PER_DAY:
             return list(rows)
@@ -618,7 +638,8 @@ class SimulatedOrg:
         return sliced
 
     def full_day_usage(self, day: date) -> list[UsageRow]:
-        """The whole of `day`'s finest-grain usage, ignoring the clock (today's and future rows included)."""
+        """The whole of `day`'s finest-grain usage along its curve, ignoring the clock (today's and future rows
+        included); a spend scenario's usage is apart, in `scenario.pieces_on(day)`."""
         return list(self._day(day).usage)
 
     def full_day_code_execution_seconds(self, day: date) -> dict[str | None, int]:

@@ -32,6 +32,7 @@ from anthropic_simulator.faults import (
     FaultPlan,
 )
 from anthropic_simulator.org import ID_ALPHABET, OrgSpec, SimulatedOrg
+from anthropic_simulator.scenarios import SpendScenario, apply_scenario, banner_lines
 from anthropic_simulator.spend_limits import Refused, SpendLimitsApi, SpendLimitSettings, is_spend_limits_path
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,9 @@ class Simulator:
 
     `now` is the simulator's clock (a callable returning an aware UTC datetime); it decides "today".
     `analytics` holds the knobs of the Usage and Cost Analytics endpoints (`sim.analytics` can be swapped later);
-    `spend_limits` those of the Spend Limits API (`sim.spend_limits`, likewise).
+    `spend_limits` those of the Spend Limits API (`sim.spend_limits`, likewise). `scenario` adds spend scenarios
+    (a runaway key, a new or an archived key spending, spend limits set or refused), fixed at construction on the
+    clock and `analytics.refresh_lag`; `sim.org.scenario` holds the ids it chose and the dollars it added.
     """
 
     def __init__(
@@ -98,13 +101,16 @@ class Simulator:
         slow_seconds: float = DEFAULT_SLOW_SECONDS,
         analytics: AnalyticsSettings | None = None,
         spend_limits: SpendLimitSettings | None = None,
+        scenario: SpendScenario | None = None,
     ) -> None:
         self.org = SimulatedOrg(spec, now=now)
         self.analytics = analytics or AnalyticsSettings()
+        self.scenario = scenario or SpendScenario()
+        apply_scenario(self.org, self.scenario, report_lag=self.analytics.refresh_lag)
         self.analytics_data = AnalyticsData(self.org)
         self._analytics_reports = AnalyticsReports(self.analytics_data)
         self._rate_limiter = RateLimiter()
-        self.spend_limits = spend_limits or SpendLimitSettings()
+        self.spend_limits = self.scenario.spend_limit_settings(spend_limits or SpendLimitSettings())
         self._spend_limits_api = SpendLimitsApi(self.org)
         self._admin_key = admin_key
         self.latency_s = latency_s
@@ -447,13 +453,21 @@ def serve_forever(
     api_keys: int = 6,
     models: tuple[str, ...] | int | None = None,
     restate_interval_s: float = 600.0,
+    scenario: SpendScenario | None = None,
 ) -> None:
     """Run the simulator in the foreground until interrupted (for `pump-anthropic simulate`).
 
     With `restate_days`, the last days are restated every `restate_interval_s` seconds, as late data settles.
     """
     spec = OrgSpec(seed=seed, days=days, workspaces=workspaces, api_keys=api_keys, models=models)
-    sim = Simulator(spec, admin_key=admin_key, latency_s=latency_s, fault_rate=fault_rate, restate_days=restate_days)
+    sim = Simulator(
+        spec,
+        admin_key=admin_key,
+        latency_s=latency_s,
+        fault_rate=fault_rate,
+        restate_days=restate_days,
+        scenario=scenario,
+    )
     url = sim.start(host, port)
     print(_banner(sim, url, admin_key), flush=True)
     try:
@@ -469,6 +483,7 @@ def serve_forever(
 
 def _banner(sim: Simulator, url: str, admin_key: str) -> str:
     spec = sim.org.spec
+    scenario = [f"  Scenario:   {line}" for line in banner_lines(sim.scenario, sim.org, sim.spend_limits)]
     return "\n".join(
         (
             "Anthropic Admin API simulator",
@@ -478,6 +493,7 @@ def _banner(sim: Simulator, url: str, admin_key: str) -> str:
             f"  Data:       {spec.days} days, {spec.workspaces} workspaces, {spec.api_keys} API keys, seed {spec.seed}",
             f"  Try:        curl -H 'x-api-key: {admin_key}' -H 'anthropic-version: 2023-06-01' {url}{_ORG}/me",
             f"  Analytics:  {url}{_ORG}/analytics/usage and /cost (header anthropic-beta: {ANALYTICS_BETA})",
+            *scenario,
             "Press Ctrl+C to stop.",
         )
     )

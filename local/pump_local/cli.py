@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import IO, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -43,6 +44,19 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     simulate.add_argument("--fault-rate", type=float, default=0.0, help="share of requests given a random fault")
     simulate.add_argument("--restate-days", type=int, default=0)
+    simulate.add_argument(
+        "--runaway-key",
+        type=_runaway,
+        metavar="USD_PER_HOUR[:HOURS]",
+        help="an existing key spends this much per hour for HOURS (default 3) whole hours up to the newest reported",
+    )
+    simulate.add_argument("--new-key-spend", type=_usd, metavar="USD", help="a key made in the last hour spends this")
+    simulate.add_argument("--archived-key-spend", type=_usd, metavar="USD", help="an archived key spends this today")
+    limits = simulate.add_mutually_exclusive_group()
+    limits.add_argument("--spend-limit", type=_usd, metavar="USD", help="the organization's monthly spend limit")
+    limits.add_argument(
+        "--spend-limits-refused", action="store_true", help="the Spend Limits endpoints refuse (not enabled)"
+    )
     simulate.set_defaults(command=_simulate)
 
     serve = commands.add_parser("serve", help="run the whole stack locally with its HTTP API")
@@ -104,8 +118,46 @@ def _simulate(args: argparse.Namespace) -> int:
         days=args.days,
         workspaces=args.workspaces,
         api_keys=args.api_keys,
+        scenario=_scenario(args),
     )
     return 0
+
+
+def _scenario(args: argparse.Namespace) -> Any:
+    """The `SpendScenario` of `simulate`'s scenario flags."""
+    from anthropic_simulator import SpendScenario
+
+    runaway_usd, runaway_hours = args.runaway_key or (None, 3)
+    return SpendScenario(
+        runaway_usd_per_hour=runaway_usd,
+        runaway_hours=runaway_hours,
+        new_key_usd=args.new_key_spend,
+        archived_key_usd=args.archived_key_spend,
+        spend_limit_usd=args.spend_limit,
+        spend_limits_refused=args.spend_limits_refused,
+    )
+
+
+def _usd(text: str) -> Decimal:
+    """A `simulate` dollar amount: positive, whole cents (argparse reports anything else)."""
+    from anthropic_simulator.scenarios import parse_usd
+
+    try:
+        return parse_usd(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _runaway(text: str) -> tuple[Decimal, int]:
+    """`USD_PER_HOUR[:HOURS]` of `simulate --runaway-key`."""
+    from anthropic_simulator.scenarios import MAX_RUNAWAY_HOURS
+
+    usd, colon, hours = text.partition(":")
+    if not colon:
+        return _usd(usd), 3
+    if not hours.isdigit() or not 1 <= int(hours) <= MAX_RUNAWAY_HOURS:
+        raise argparse.ArgumentTypeError(f"HOURS must be a whole number in 1..{MAX_RUNAWAY_HOURS}: {hours!r}")
+    return _usd(usd), int(hours)
 
 
 @contextlib.contextmanager
