@@ -46,6 +46,7 @@ simulator: $(STAMP)
 	$(BIN)/pytest tests/simulator
 e2e: $(STAMP) chromium
 	$(BIN)/pytest tests/e2e
+chaos: $(STAMP) ; PUMP_CHAOS=long $(BIN)/pytest tests/integration/test_chaos.py
 
 # The fast inner loop: ruff and the unit tier (pure: no sockets, no AWS), well under a minute.
 check: $(STAMP)

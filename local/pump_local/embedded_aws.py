@@ -115,8 +115,9 @@ class LocalAws:
     sync_queue_url: str = ""
     export_queue_url: str = ""
     run_exports: bool = True  # a worker thread runs queued exports, as the queue's event source mapping would
+    export_workers: int = 1  # how many run at once (the mapping's MaximumConcurrency is 5)
     cost_source: str | None = None  # ANTHROPIC_COST_SOURCE: auto (None), legacy or analytics
-    _export_worker: ExportWorker | None = None
+    _export_workers: list[ExportWorker] = field(default_factory=list)
     _stopped: bool = False
     _stack: ExitStack = field(default_factory=ExitStack)
 
@@ -143,15 +144,16 @@ class LocalAws:
         )
         self._provision()
         if self.run_exports:
-            self._export_worker = ExportWorker(self)
-            self._export_worker.start()
+            self._export_workers = [ExportWorker(self, number=n) for n in range(self.export_workers)]
+            for worker in self._export_workers:
+                worker.start()
 
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
-        if self._export_worker is not None:
-            self._export_worker.stop()
+        for worker in self._export_workers:
+            worker.stop()
         self._stop_running_executions()
         self._stack.close()
         _reset_caches()
@@ -483,11 +485,11 @@ class ExportWorker:
     """Stands in for the export queue's event source mapping: runs queued export jobs on a thread of their own, so
     a long export never holds up the sync scheduler or an API request."""
 
-    def __init__(self, aws: LocalAws, *, wait_seconds: int = 1) -> None:
+    def __init__(self, aws: LocalAws, *, wait_seconds: int = 1, number: int = 0) -> None:
         self._aws = aws
         self._wait_seconds = wait_seconds
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="local-exports", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"local-exports-{number}", daemon=True)
 
     def start(self) -> None:
         # Imported here, on the starting thread: two threads importing Powertools at once can each find the other's
@@ -498,7 +500,8 @@ class ExportWorker:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join(timeout=60)
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():

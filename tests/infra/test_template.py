@@ -395,8 +395,15 @@ def test_only_the_request_quotas_live_in_the_quota_table(translated):
         for st in _statements(translated, f"{fn}Role")
         if "QuotaTable" in json.dumps(st["Resource"])
     }
-    # The tenant quotas (connect, costs) and the rates of requests to Anthropic (connect, chunk, sync).
-    assert users == {"ConnectFunction", "CostsFunction", "BackfillChunkFunction", "SyncFunction"}
+    # The tenant quotas (connect, costs), the rates of requests to Anthropic (connect, chunk, sync) and the tenants'
+    # export run slots (export; its conditions in test_template_workers.py).
+    assert users == {
+        "ConnectFunction",
+        "CostsFunction",
+        "BackfillChunkFunction",
+        "SyncFunction",
+        "ExportFunction",
+    }
 
 
 @pytest.mark.parametrize("function", ["BackfillPlanFunction", "BackfillFinalizeFunction"])
@@ -786,24 +793,26 @@ def test_export_function_reads_the_table_and_only_updates_job_records(translated
             by_resource.setdefault(_render(resource), set()).update(_as_list(st["Action"]))
     assert by_resource == {
         "<GetAtt PumpTable.Arn>": READ_ONLY_TABLE_ACTIONS | {"dynamodb:UpdateItem"},
+        "<GetAtt QuotaTable.Arn>": {"dynamodb:UpdateItem"},  # its run slots (test_template_workers.py)
         EXPORT_FILES: {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
         "<GetAtt ExportQueue.Arn>": {
             "sqs:ReceiveMessage",
             "sqs:DeleteMessage",
             "sqs:ChangeMessageVisibility",
             "sqs:GetQueueAttributes",
+            "sqs:SendMessage",  # a job put back while its tenant's run slots are taken
         },
     }
 
 
-def test_only_connect_queues_exports(translated):
+def test_only_connect_queues_exports_and_the_export_function_puts_them_back(translated):
     senders = {
         role
         for role in _roles(translated)
         for st in _statements(translated, role)
         if "sqs:SendMessage" in _as_list(st["Action"]) and st["Resource"] == {"Fn::GetAtt": ["ExportQueue", "Arn"]}
     }
-    assert senders == {"ConnectFunctionRole"}
+    assert senders == {"ConnectFunctionRole", "ExportFunctionRole"}
 
 
 def test_exports_run_from_a_queue_whose_failures_have_somewhere_to_go(template):

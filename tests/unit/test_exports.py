@@ -40,6 +40,8 @@ class FakeJobs:
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], dict] = {}
         self.progress_log: list[dict] = []
+        self.slots: dict[tuple[str, int], str] = {}  # (tenant, slot) → the export holding it (leases never run out)
+        self.requeued: list[str] = []
 
     def create_job(self, job: dict) -> None:
         assert (job["tenant_id"], job["export_id"]) not in self.records
@@ -49,12 +51,34 @@ class FakeJobs:
         record = self.records.get((tenant_id, export_id))
         return dict(record) if record else None
 
-    def claim_job(self, tenant_id: str, export_id: str) -> dict | None:
+    def claim_job(self, tenant_id: str, export_id: str, *, expires=None) -> dict | None:
         record = self.records.get((tenant_id, export_id))
         if record is None or record["status"] not in ("queued", "running"):
             return None
         record.update(status="running", attempt=record["attempt"] + 1, updated_at=NOW)
+        if expires is not None:
+            record["expires"] = expires
         return dict(record)
+
+    def requeue_job(self, tenant_id: str, export_id: str, *, expires) -> bool:
+        record = self.records.get((tenant_id, export_id))
+        if record is None or record["status"] not in ("queued", "running"):
+            return False
+        record.update(updated_at=exports.utc_now(), expires=expires)
+        self.requeued.append(export_id)
+        return True
+
+    def take_run_slot(self, tenant_id: str, export_id: str, *, slots: int, lease_until) -> bool:
+        for slot in range(slots):
+            if self.slots.get((tenant_id, slot)) in (None, export_id):
+                self.slots[(tenant_id, slot)] = export_id
+                return True
+        return False
+
+    def release_run_slot(self, tenant_id: str, export_id: str, *, slots: int) -> None:
+        for slot in range(slots):
+            if self.slots.get((tenant_id, slot)) == export_id:
+                del self.slots[(tenant_id, slot)]
 
     def record_progress(self, tenant_id, export_id, *, attempt, progress, upload_id=None) -> bool:
         record = self._latest_run(tenant_id, export_id, attempt)
@@ -66,14 +90,14 @@ class FakeJobs:
         self.progress_log.append({**progress, "upload_id": upload_id})
         return True
 
-    def finish_job(self, tenant_id, export_id, *, attempt, progress, sha256) -> bool:
+    def finish_job(self, tenant_id, export_id, *, attempt, progress, sha256, expires) -> bool:
         record = self._latest_run(tenant_id, export_id, attempt)
         if record is None:
             return False
-        record.update(progress, status="ready", sha256=sha256, upload_id=None, finished_at=NOW)
+        record.update(progress, status="ready", sha256=sha256, upload_id=None, finished_at=NOW, expires=expires)
         return True
 
-    def fail_job(self, tenant_id, export_id, *, attempt, code, message) -> bool:
+    def fail_job(self, tenant_id, export_id, *, attempt, code, message, expires=None) -> bool:
         record = self.records.get((tenant_id, export_id))
         if (
             record is None
@@ -141,12 +165,14 @@ class FakeStore:
 class FakeQueue:
     def __init__(self, error: Exception | None = None) -> None:
         self.messages: list[dict] = []
+        self.delays: list[int] = []
         self._error = error
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict, *, delay_seconds: int = 0) -> None:
         if self._error:
             raise self._error
         self.messages.append(message)
+        self.delays.append(delay_seconds)
 
 
 @pytest.fixture(autouse=True)

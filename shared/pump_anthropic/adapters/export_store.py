@@ -146,9 +146,12 @@ class ExportQueue:
     client: Any
     queue_url: str
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict, *, delay_seconds: int = 0) -> None:
+        """`delay_seconds` (at most 900): the message is handed out no sooner (a job put back to wait its turn)."""
         try:
-            self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(message))
+            self.client.send_message(
+                QueueUrl=self.queue_url, MessageBody=json.dumps(message), DelaySeconds=min(delay_seconds, 900)
+            )
         except (ClientError, BotoCoreError) as exc:
             raise SyncQueueUnavailableError(
                 f"The export could not be queued ({aws_code(exc)}); please try again.", code="export_not_queued"

@@ -86,6 +86,9 @@ def plan_backfill(
         windows = monthly_chunks(today - timedelta(days=BACKFILL_DAYS - 1), today)
         storage.connections.delete_chunks_not_in(tenant_id, connection_id, {start.isoformat() for start, _ in windows})
     storage.connections.plan_chunks(tenant_id, connection_id, run, windows)
+    if windows:  # a purge that landed since the check above must not find these chunk records left behind
+        first, last = min(s for s, _ in windows), max(e for _, e in windows) - timedelta(days=1)
+        fence_out_purge(storage, tenant_id, connection_id, first, last)
     # Newest month first: the Map starts chunks in this order, so recent spend shows up first.
     return [Chunk(tenant_id, connection_id, run, start, end) for start, end in sorted(windows, reverse=True)]
 
@@ -196,7 +199,7 @@ def finalize_backfill(
     """
     storage = storage or dynamodb_storage()
     connection = storage.connections.get_connection(tenant_id, connection_id, with_chunks=False)
-    if connection is None or connection.backfill_run != run:
+    if connection is None or connection.backfill_run != run or connection.status == "purging":
         logger.info("superseded backfill run settles nothing", extra={"run": run})
         return FinalizeOutcome("superseded", 0, [])
     failures = [r for r in results if r.get("status") == "failed"]
@@ -235,6 +238,10 @@ def finalize_backfill(
     )
     if status == "active":
         storage.costs.advance_sync_cursor(tenant_id, connection_id, utc_now().date())
+    if storage.connections.being_purged(tenant_id, connection_id):  # a purge landed while this settled
+        today = utc_now().date()
+        storage.connections.purge_window(tenant_id, connection_id, today, today)  # its chunk and sync records
+        return FinalizeOutcome("superseded", 0, [])
     return FinalizeOutcome(status, len(chunks), [c.start for c in failed])
 
 

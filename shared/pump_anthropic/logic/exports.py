@@ -4,33 +4,39 @@ A run streams rows from storage into a multipart upload in bounded memory: the r
 grouped by month, a month) at a time; a FOCUS file one connection after another, so its rows come out in exactly the
 order GET /costs/export gives them. The encoded bytes go to the store in parts of PART_BYTES as they fill, hashed on
 the way. The job record carries the progress; only the run that claimed the job last may write to it.
+
+A worker trusts ids, not fields: the tenant and the job id come from the queue message, the file's key is derived
+from them (and the record's own copy checked against it). Each tenant runs at most RUNNING_PER_TENANT jobs at once;
+a job beyond that goes back to the queue (with a delay), so one tenant's backlog never holds up another tenant's
+export. A job's lifetime counts from its last time in the queue, its start or its end, never from its submission.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import random
 import secrets
 import time
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from pump_anthropic.clock import utc_now
-from pump_anthropic.domain import export, report
-from pump_anthropic.domain.records import ConnectionRecord
+from pump_anthropic.domain import export
 from pump_anthropic.domain.report import CostQuery
 from pump_anthropic.domain.report_csv import csv_line, report_csv_columns  # noqa: F401 (re-exported)
 from pump_anthropic.exceptions import NotFoundError, PumpError
-from pump_anthropic.logic import quotas, read
+from pump_anthropic.logic import quotas
+from pump_anthropic.logic.export_stream import PartWriter, csv_sections, focus_sections
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
 FORMATS = ("focus", "csv")
 PART_BYTES = 8 * 1024 * 1024  # S3 wants every part but the last to be at least 5 MiB
-WINDOW_DAYS = 7
-LIFETIME = timedelta(days=7)  # the job record's TTL; the bucket's lifecycle rule expires the file as late
+LIFETIME = timedelta(days=7)  # the job record's TTL, from its end; the bucket's lifecycle rule expires the file as late
+RUNNING_PER_TENANT = 2  # of the export function's 5 concurrent runs (ExportQueueMapping)
+SLOT_LEASE = timedelta(minutes=16)  # past the function's 15-minute timeout: a run cut off frees its slot
+DEFER_SECONDS = 30  # a job whose tenant's slots are taken comes back after this (plus up to half again)
 MAX_ATTEMPTS = 3  # the export queue's maxReceiveCount
 QUEUE_RETENTION = timedelta(days=1)  # the export queue's MessageRetentionPeriod
 STALLED_AFTER = timedelta(minutes=20)  # longer than one run may take (the function's 15-minute timeout)
@@ -81,14 +87,19 @@ class ExportJobs(Protocol):
 
     def create_job(self, job: dict[str, Any]) -> None: ...
     def get_job(self, tenant_id: str, export_id: str) -> dict[str, Any] | None: ...
-    def claim_job(self, tenant_id: str, export_id: str) -> dict[str, Any] | None: ...
+    def claim_job(self, tenant_id: str, export_id: str, *, expires: datetime) -> dict[str, Any] | None: ...
+    def requeue_job(self, tenant_id: str, export_id: str, *, expires: datetime) -> bool: ...
     def record_progress(
         self, tenant_id: str, export_id: str, *, attempt: int, progress: dict[str, int], upload_id: str | None = None
     ) -> bool: ...
     def finish_job(
-        self, tenant_id: str, export_id: str, *, attempt: int, progress: dict[str, int], sha256: str
+        self, tenant_id: str, export_id: str, *, attempt: int, progress: dict[str, int], sha256: str, expires: datetime
     ) -> bool: ...
-    def fail_job(self, tenant_id: str, export_id: str, *, attempt: int, code: str, message: str) -> bool: ...
+    def fail_job(
+        self, tenant_id: str, export_id: str, *, attempt: int, code: str, message: str, expires: datetime | None = None
+    ) -> bool: ...
+    def take_run_slot(self, tenant_id: str, export_id: str, *, slots: int, lease_until: datetime) -> bool: ...
+    def release_run_slot(self, tenant_id: str, export_id: str, *, slots: int) -> None: ...
 
 
 class Upload(Protocol):
@@ -108,7 +119,7 @@ class FileStore(Protocol):
 
 
 class JobQueue(Protocol):
-    def send(self, message: dict) -> None: ...
+    def send(self, message: dict, *, delay_seconds: int = 0) -> None: ...
 
 
 class _Superseded(Exception):
@@ -133,15 +144,12 @@ def create_export(
     storage: Storage | None = None,
 ) -> ExportJob:
     """Record the job and queue it (ids only), counted against the tenant's export quota."""
-    from pump_anthropic.adapters.export_store import object_key
-
     storage, jobs = storage or dynamodb_storage(), jobs or _jobs()
     quotas.take(storage, tenant, quotas.EXPORT)
     now = utc_now().replace(microsecond=0)
     export_id = "exp_" + secrets.token_hex(16)
     query = request.query
-    kind = "focus" if request.format == "focus" else "costs"
-    filename = f"anthropic-{kind}-{query.first_day}-{query.last_day}.csv" + (".gz" if request.gzip else "")
+    filename = export_filename(request.format, query.first_day.isoformat(), query.last_day.isoformat(), request.gzip)
     job = ExportJob(
         tenant_id=tenant,
         export_id=export_id,
@@ -152,7 +160,7 @@ def create_export(
         allocation=request.allocation,
         group_by=",".join(query.group_by) if request.format == "csv" else None,
         gzip=request.gzip,
-        object_key=object_key(tenant, export_id, filename),
+        object_key=_object_key(tenant, export_id, filename),
         filename=filename,
         created_at=now,
         updated_at=now,
@@ -179,13 +187,40 @@ def get_export(
     job = _as_seen(ExportJob(**record), now)
     if job.status != "ready" or store is None:
         return job, None
-    return job, store.download_url(job.object_key, export_id=job.export_id, filename=job.filename)
+    derived = _derived(tenant, export_id, job)  # the file named by the ids, never by the record's own field
+    if derived is None:
+        return replace(job, status="failed", error_code="export_failed", error_message=UNEXPECTED), None
+    return job, store.download_url(derived.object_key, export_id=export_id, filename=derived.filename)
+
+
+def export_filename(format: str, first_day: str, last_day: str, gzip: bool) -> str:
+    kind = "focus" if format == "focus" else "costs"
+    first, last = date.fromisoformat(first_day), date.fromisoformat(last_day)  # a date, nothing else, in a key
+    return f"anthropic-{kind}-{first}-{last}.csv" + (".gz" if gzip else "")
+
+
+def _object_key(tenant: str, export_id: str, filename: str) -> str:
+    from pump_anthropic.adapters.export_store import object_key
+
+    return object_key(tenant, export_id, filename)
+
+
+def _derived(tenant: str, export_id: str, job: ExportJob) -> ExportJob | None:
+    """The job with its ids and file named by the message's tenant and job id; None when the record disagrees (an
+    altered item: its ids, its file name or its key)."""
+    try:
+        filename = export_filename(job.format, job.first_day, job.last_day, job.gzip)
+    except (TypeError, ValueError):
+        return None
+    key = _object_key(tenant, export_id, filename)
+    same = (job.tenant_id, job.export_id, job.filename, job.object_key) == (tenant, export_id, filename, key)
+    return replace(job, tenant_id=tenant, export_id=export_id, filename=filename, object_key=key) if same else None
 
 
 def _as_seen(job: ExportJob, now: datetime) -> ExportJob:
     """A job whose runs all stopped without a word (timeouts, the dead-letter queue) is shown as failed."""
     stalled = job.status == "running" and job.attempt >= MAX_ATTEMPTS and now - job.updated_at > STALLED_AFTER
-    lost = job.status == "queued" and now - job.created_at > QUEUE_RETENTION
+    lost = job.status == "queued" and now - job.updated_at > QUEUE_RETENTION  # since it last went into the queue
     if not (stalled or lost):
         return job
     message = "The export stopped before it finished; please start it again, or export a shorter range."
@@ -200,29 +235,70 @@ def run_export(
     export_id: str,
     *,
     store: FileStore,
+    queue: JobQueue | None = None,
     jobs: ExportJobs | None = None,
     storage: Storage | None = None,
     deadline: float | None = None,
     part_bytes: int | None = None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> str:
-    """Run one job to its end: "ready", "failed", or "skipped" (nothing to run) / "superseded" (another run has it).
+    """Run one job to its end: "ready", "failed", or "skipped" (nothing to run) / "superseded" (another run has it) /
+    "deferred" (the tenant already runs RUNNING_PER_TENANT jobs: back to `queue`, with a delay).
 
     A failure is recorded on the job with our code and sentence and the upload is aborted; it is not raised, so the
     queue does not run the same failure again. Only a run cut off from outside (a timeout) is retried by the queue.
     """
     jobs, storage = jobs or _jobs(), storage or dynamodb_storage()
-    claimed = jobs.claim_job(tenant, export_id)
+    waiting = jobs.get_job(tenant, export_id)
+    if waiting is None or waiting["status"] not in ("queued", "running"):
+        return "skipped"
+    if not jobs.take_run_slot(tenant, export_id, slots=RUNNING_PER_TENANT, lease_until=utc_now() + SLOT_LEASE):
+        return _defer(tenant, export_id, jobs, queue)
+    outcome = None  # an exception: the job's message comes back and takes the slot its job still holds
+    try:
+        outcome = _run(tenant, export_id, store, jobs, storage, deadline, part_bytes or PART_BYTES, monotonic)
+        return outcome
+    finally:
+        if outcome not in (None, "superseded"):  # a superseding run of the same job holds the same slot
+            jobs.release_run_slot(tenant, export_id, slots=RUNNING_PER_TENANT)
+
+
+def _defer(tenant: str, export_id: str, jobs: ExportJobs, queue: JobQueue | None) -> str:
+    if queue is None:
+        raise RuntimeError("a deferred export needs its queue")
+    if not jobs.requeue_job(tenant, export_id, expires=utc_now() + LIFETIME):
+        return "skipped"
+    delay = DEFER_SECONDS + random.randint(0, DEFER_SECONDS // 2)
+    queue.send({"tenant_id": tenant, "export_id": export_id}, delay_seconds=delay)  # a failure: the queue retries
+    return "deferred"
+
+
+def _run(
+    tenant: str,
+    export_id: str,
+    store: FileStore,
+    jobs: ExportJobs,
+    storage: Storage,
+    deadline: float | None,
+    part_bytes: int,
+    monotonic: Callable[[], float],
+) -> str:
+    claimed = jobs.claim_job(tenant, export_id, expires=utc_now() + LIFETIME)
     if claimed is None:
         return "skipped"
-    job = ExportJob(**claimed)
+    job = _derived(tenant, export_id, ExportJob(**claimed))
+    if job is None:
+        logger.warning("export record does not match its ids; not run", extra={"export_id": export_id})
+        jobs.fail_job(tenant, export_id, attempt=claimed["attempt"], code="export_failed", message=UNEXPECTED,
+                      expires=utc_now() + LIFETIME)  # fmt: skip
+        return "failed"
     if job.upload_id:  # left by a run that was cut off
         store.abort_upload(job.object_key, job.upload_id)
     content_type = GZIP_CONTENT_TYPE if job.gzip else export.CONTENT_TYPE
     upload: Upload | None = None
     try:
         upload = store.start_upload(job.object_key, content_type=content_type, filename=job.filename)
-        _stream(job, storage, jobs, _PartWriter(upload, part_bytes or PART_BYTES, job.gzip), deadline, monotonic)
+        _stream(job, storage, jobs, PartWriter(upload, part_bytes, job.gzip), deadline, monotonic)
         return "ready"
     except Exception as exc:
         if upload is not None:
@@ -234,14 +310,14 @@ def run_export(
         else:  # its text is not for the tenant (it can name our resources)
             logger.error("export failed unexpectedly", extra={"export_id": export_id, "error": type(exc).__name__})
             code, message = "export_failed", UNEXPECTED
-        jobs.fail_job(tenant, export_id, attempt=job.attempt, code=code, message=message)
+        jobs.fail_job(tenant, export_id, attempt=job.attempt, code=code, message=message, expires=utc_now() + LIFETIME)
         return "failed"
 
 
 def _stream(
-    job: ExportJob, storage: Storage, jobs: ExportJobs, writer: _PartWriter, deadline: float | None, monotonic
+    job: ExportJob, storage: Storage, jobs: ExportJobs, writer: PartWriter, deadline: float | None, monotonic
 ) -> None:
-    header, days_total, windows = (_focus_sections if job.format == "focus" else _csv_sections)(job, storage)
+    header, days_total, windows = (focus_sections if job.format == "focus" else csv_sections)(job, storage)
     progress = {"rows": 0, "bytes_written": 0, "days_done": 0, "days_total": days_total}
 
     def record(upload_id: str | None = None) -> None:
@@ -269,114 +345,8 @@ def _stream(
     writer.upload.complete()
     progress["bytes_written"] = writer.bytes_written
     sha256 = writer.sha256.hexdigest()
-    if not jobs.finish_job(job.tenant_id, job.export_id, attempt=job.attempt, progress=progress, sha256=sha256):
+    expires = utc_now() + LIFETIME
+    if not jobs.finish_job(
+        job.tenant_id, job.export_id, attempt=job.attempt, progress=progress, sha256=sha256, expires=expires
+    ):
         raise _Superseded
-
-
-class _PartWriter:
-    """Text in, parts of exactly `part_bytes` out (the last one shorter); gzip and SHA-256 on the way."""
-
-    def __init__(self, upload: Upload, part_bytes: int, gzip: bool) -> None:
-        self.upload = upload
-        self.sha256 = hashlib.sha256()
-        self.bytes_written = 0
-        self._part_bytes = part_bytes
-        self._buffer = bytearray()
-        self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None
-
-    def write(self, text: str) -> bool:
-        """True when a part went out."""
-        data = text.encode()
-        self._buffer += self._compressor.compress(data) if self._compressor else data
-        sent = False
-        while len(self._buffer) >= self._part_bytes:
-            self._send_part(self._part_bytes)
-            sent = True
-        return sent
-
-    def close(self) -> None:
-        if self._compressor:
-            self._buffer += self._compressor.flush()
-        while len(self._buffer) > self._part_bytes:
-            self._send_part(self._part_bytes)
-        self._send_part(len(self._buffer))
-
-    @property
-    def bytes_encoded(self) -> int:
-        """The file's bytes so far: sent in parts, or waiting for the next one."""
-        return self.bytes_written + len(self._buffer)
-
-    def _send_part(self, size: int) -> None:
-        with memoryview(self._buffer) as view:  # one copy of the part, not two
-            data = bytes(view[:size])
-        del self._buffer[:size]
-        self.sha256.update(data)
-        self.bytes_written += len(data)
-        self.upload.upload_part(data)
-
-
-# What a run writes: (header, days to read, windows of (days covered, lines without the header)).
-Sections = tuple[str, int, Iterator[tuple[int, Iterator[str]]]]
-
-
-def _focus_sections(job: ExportJob, storage: Storage) -> Sections:
-    first, last = date.fromisoformat(job.first_day), date.fromisoformat(job.last_day)
-    connections = storage.connections.list_connections(job.tenant_id)
-    windows = list(_windows(first, last, WINDOW_DAYS, by_month=False))
-    lines_of = read.allocated_export_lines if job.allocation else read.focus_export_lines
-
-    def sections() -> Iterator[tuple[int, Iterator[str]]]:
-        for connection in connections:
-            scoped = replace(storage, connections=_OnlyConnection(storage.connections, connection))
-            for window_first, window_last in windows:
-                query = CostQuery(window_first, window_last, report.DEFAULT_GROUP_BY)
-                lines = lines_of(job.tenant_id, query, storage=scoped)
-                next(lines, None)  # each window starts with the header
-                yield (window_last - window_first).days + 1, lines
-
-    header = next(export.focus_csv_lines((), {}))
-    return header, ((last - first).days + 1) * len(connections), sections()
-
-
-def _csv_sections(job: ExportJob, storage: Storage) -> Sections:
-    first, last = date.fromisoformat(job.first_day), date.fromisoformat(job.last_day)
-    group_by = tuple((job.group_by or "").split(","))
-    columns = report_csv_columns(group_by)
-    # Rows of different windows never share a group only when the grouping has a date or a month in it.
-    if "month" in group_by or "date" in group_by:
-        windows = list(_windows(first, last, WINDOW_DAYS, by_month="month" in group_by))
-    else:
-        windows = [(first, last)]
-
-    def sections() -> Iterator[tuple[int, Iterator[str]]]:
-        for window_first, window_last in windows:
-            body = read.cost_report(job.tenant_id, CostQuery(window_first, window_last, group_by), storage=storage)
-            yield (window_last - window_first).days + 1, (csv_line(row, columns) for row in body["rows"])
-
-    return csv_line({c: c for c in columns}, columns), (last - first).days + 1, sections()
-
-
-def _windows(first: date, last: date, days: int, *, by_month: bool) -> Iterator[tuple[date, date]]:
-    """[first, last] in spans of `days` days, or of calendar months."""
-    while first <= last:
-        next_month = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-        end = min(next_month - timedelta(days=1) if by_month else first + timedelta(days=days - 1), last)
-        yield first, end
-        first = end + timedelta(days=1)
-
-
-class _OnlyConnection:
-    """The tenant's connections as one of them: reads connection by connection, in the synchronous export's order."""
-
-    def __init__(self, inner: Any, connection: ConnectionRecord) -> None:
-        self._inner = inner
-        self._connection = connection
-
-    def list_connections(self, tenant_id: str) -> list[ConnectionRecord]:
-        return [self._connection]
-
-    def connection_ids(self, tenant_id: str) -> list[str]:
-        return [self._connection.connection_id]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
