@@ -11,7 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pump_anthropic import wiring
 from pump_anthropic.clock import utc_now
-from pump_anthropic.logic import sync
+from pump_anthropic.exceptions import PumpError
+from pump_anthropic.logic import guard, sync
 from pump_anthropic.observability import MetricUnit, logger, metrics
 from pump_anthropic.settings import settings
 
@@ -39,7 +40,21 @@ def _sync_record(record: SQSRecord, lambda_context: LambdaContext | None = None)
     )
     logger.info("sync finished", extra={"connection_id": message["connection_id"], "status": outcome.status})
     record_sync_metrics(outcome)
+    if outcome.status == "synced":
+        check_spend(message["tenant_id"], message["connection_id"])
     return outcome.__dict__
+
+
+def check_spend(tenant_id: str, connection_id: str) -> None:
+    """The spend guard's check of what the sync just stored. Its failure doesn't fail the sync (the days are
+    stored): the next hourly sync checks again, and publishes whatever this one left unpublished."""
+    try:
+        outcome = guard.check_connection(tenant_id, connection_id, wiring.alert_bus().publish)
+    except PumpError as exc:
+        logger.error("spend check failed", extra={"connection_id": connection_id, "error_code": exc.code})
+        metrics.add_metric(name="SpendCheckFailures", unit=MetricUnit.Count, value=1)
+        return
+    metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=outcome.raised)
 
 
 def record_sync_metrics(outcome: sync.SyncOutcome) -> None:

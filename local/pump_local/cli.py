@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import IO, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from pump_local import alerts_cli
 from pump_local.summary import render_summary
 
 SOURCE_ARGUMENT = {
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--gzip", action="store_true", help="with --csv or --focus: a gzip-compressed file")
     report.add_argument("--out", help="with --csv or --focus: write the file here (default: stdout)")
     report.set_defaults(command=_report)
+    alerts_cli.add_parser(commands)
     return parser
 
 

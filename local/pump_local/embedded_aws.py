@@ -30,6 +30,8 @@ SYNC_QUEUE_NAME = "pump-anthropic-sync"
 EXPORT_QUEUE_NAME = "pump-anthropic-exports"
 EXPORT_DEAD_LETTER_QUEUE_NAME = "pump-anthropic-exports-dlq"
 EXPORT_BUCKET_NAME = "pump-anthropic-exports-local"
+ALERT_EVENTS_QUEUE_NAME = "pump-anthropic-alert-events"
+ALERT_RULE_NAME = "pump-anthropic-alerts"
 EXPORT_TIMEOUT_SECONDS = 900
 # The embedded S3 is out of a browser's reach: download URLs name the local server's own route instead. "/" means
 # the origin the API is called on; `serve` sets its full address.
@@ -216,8 +218,36 @@ class LocalAws:
         ]
         os.environ["SYNC_QUEUE_URL"] = self.sync_queue_url
         self._provision_exports(sqs)
+        self._provision_alert_subscriber(sqs)
         _reset_caches()
         wiring.bind_storage()
+
+    def _provision_alert_subscriber(self, sqs: Any) -> None:
+        """A subscriber to the spend alerts, as a Pump service would be: a rule on the bus the sync puts them on,
+        delivering to a queue that `alert_events` reads."""
+        import boto3
+
+        self.alert_events_queue_url = sqs.create_queue(QueueName=ALERT_EVENTS_QUEUE_NAME)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.alert_events_queue_url, AttributeNames=["QueueArn"])
+        events = boto3.client("events", region_name=REGION)
+        events.put_rule(Name=ALERT_RULE_NAME, EventPattern=json.dumps({"source": ["pump.anthropic"]}))
+        events.put_targets(Rule=ALERT_RULE_NAME, Targets=[{"Id": "alerts", "Arn": queue_arn["Attributes"]["QueueArn"]}])
+
+    def alert_events(self) -> list[dict]:
+        """Every spend alert event delivered so far (each read once: they are taken off the queue)."""
+        import boto3
+
+        sqs = boto3.client("sqs", region_name=REGION)
+        events: list[dict] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.alert_events_queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return events
+            for message in messages:
+                events.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.alert_events_queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def _provision_exports(self, sqs: Any) -> None:
         """What template.yaml's ExportBucket and ExportQueue (with its dead-letter queue) are."""
@@ -426,6 +456,7 @@ def _reset_caches() -> None:
         wiring.sync_queue,
         wiring.export_store,
         wiring.export_queue,
+        wiring.alert_bus,
     )
     for cached in cached_adapters:
         cached.cache_clear()

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from pump_local.embedded_aws import ACCOUNT_ID, FakeLambdaContext
+from pump_local.local_openapi import local_document
 
 TENANT_HEADER = "x-pump-tenant"
 DEFAULT_TENANT = "local"
@@ -199,6 +200,8 @@ class LocalApi:
         body_text = result.get("body") or ""
         if result.get("isBase64Encoded"):
             body_text = base64.b64decode(body_text).decode()
+        if parts.path == "/openapi.json" and result.get("statusCode") == 200:
+            body_text = local_document(body_text)  # the local server's own security: the tenant header
         return LocalResponse(int(result.get("statusCode", 200)), dict(result.get("headers") or {}), body_text)
 
     def is_download(self, method: str, path: str) -> bool:
@@ -226,10 +229,13 @@ def _split_target(target: str) -> SplitResult | None:
 def _default_routes() -> list[tuple[str, str, Handler]]:
     from functions.connect import app as connect_app
     from functions.costs import app as costs_app
+    from functions.guard import app as guard_app
 
     return [
         ("/integrations/", "/integrations/anthropic", connect_app.lambda_handler),
         ("/costs/", "/costs", costs_app.lambda_handler),
+        ("/budgets/", "/budgets", guard_app.lambda_handler),
+        ("", "/alerts", guard_app.lambda_handler),
         ("", "/openapi.json", costs_app.lambda_handler),
     ]
 

@@ -42,6 +42,8 @@ class Settings:
     # single quota item takes every request of the fleet; fewer when a shard's share would fall below a connection's
     # limit (logic/request_gate.py, stack_shards).
     requests_per_minute_stack_shards: int = 8
+    # The EventBridge bus spend alerts are put on ("default": the account's default bus).
+    alert_event_bus: str = "default"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -68,6 +70,7 @@ class Settings:
             requests_per_minute_per_connection=int(env.get("ANTHROPIC_RPM_PER_CONNECTION") or 120),
             requests_per_minute_per_stack=int(env.get("ANTHROPIC_RPM_PER_STACK") or 1000),
             requests_per_minute_stack_shards=int(env.get("ANTHROPIC_RPM_STACK_SHARDS") or 8),
+            alert_event_bus=env.get("ALERT_EVENT_BUS") or "default",
         )
 
 

@@ -16,6 +16,7 @@ from pump_anthropic.settings import settings
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
+    from pump_anthropic.adapters.alert_bus import AlertBus
     from pump_anthropic.adapters.backfill_launcher import BackfillLauncher
     from pump_anthropic.adapters.export_store import ExportQueue, ExportStore
     from pump_anthropic.adapters.secret_store import SecretStore
@@ -74,6 +75,16 @@ def sync_queue() -> SyncQueue:
     if not s.sync_queue_url:
         raise RuntimeError("SYNC_QUEUE_URL is not configured")
     return SyncQueue(boto3.client("sqs", region_name=s.region), s.sync_queue_url)
+
+
+@lru_cache(maxsize=1)
+def alert_bus() -> AlertBus:
+    import boto3
+
+    from pump_anthropic.adapters.alert_bus import AlertBus
+
+    s = settings()
+    return AlertBus(boto3.client("events", region_name=s.region), s.alert_event_bus)
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,7 @@ PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 FUNCTIONS = {
     "ConnectFunction": ("functions/connect/", "app.lambda_handler"),
     "CostsFunction": ("functions/costs/", "app.lambda_handler"),
+    "GuardFunction": ("functions/guard/", "app.lambda_handler"),
     "BackfillPlanFunction": ("functions/backfill/", "app.plan_handler"),
     "BackfillChunkFunction": ("functions/backfill/", "app.chunk_handler"),
     "BackfillFinalizeFunction": ("functions/backfill/", "app.finalize_handler"),
@@ -82,6 +83,11 @@ EXPECTED_ROUTES = {
     ("POST", "/costs/exports"): "ConnectFunction",
     ("GET", "/costs/exports/{id}"): "CostsFunction",
     ("GET", "/openapi.json"): "CostsFunction",
+    ("PUT", "/budgets/{id}"): "GuardFunction",
+    ("GET", "/budgets/{id}"): "GuardFunction",
+    ("DELETE", "/budgets/{id}"): "GuardFunction",
+    ("GET", "/budgets"): "GuardFunction",
+    ("GET", "/alerts"): "GuardFunction",
 }
 PUBLIC_ROUTES = {("GET", "/openapi.json")}
 
@@ -400,6 +406,7 @@ def test_only_the_request_quotas_live_in_the_quota_table(translated):
     assert users == {
         "ConnectFunction",
         "CostsFunction",
+        "GuardFunction",
         "BackfillChunkFunction",
         "SyncFunction",
         "ExportFunction",

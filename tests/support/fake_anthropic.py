@@ -117,6 +117,9 @@ class FakeAdminApi:
             raise self.analytics_failure
         return self._answer(what, [])
 
+    def list_spend_limits(self):
+        return self._answer("spend limits", [])
+
     def iter_api_keys(self):
         return self._answer("api keys", [SimpleNamespace(model_dump=lambda k=k: dict(k)) for k in self.listed])
 

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from pump_anthropic.domain import day_docs
 from pump_anthropic.domain.allocation import KeyShare, home_workspace
+from pump_anthropic.domain.calendar import instant_text
 from pump_anthropic.domain.normalize import CostItem
 from pump_anthropic.domain.records import ChunkProgress, ConnectionRecord, DayWriteFigures, StoredRollup
 from pump_anthropic.logic.storage import Storage
@@ -193,6 +194,7 @@ class FakeDirectory:
                 "name": key.get("name") or key["id"],
                 "hint": key.get("partial_key_hint"),
                 "status": key.get("status"),
+                "created_at": instant_text(key.get("created_at")),
                 "workspace_id": workspace_id,
                 "scope": scope,
             }
@@ -205,7 +207,7 @@ class FakeDirectory:
 
     def api_key_names(self, tenant_id: str, connection_ids: Iterable[str]) -> dict[str, dict]:
         return {
-            key_id: {"name": v["name"], "hint": v["hint"], "status": v["status"]}
+            key_id: {"name": v["name"], "hint": v["hint"], "status": v["status"], "created_at": v["created_at"]}
             for c in connection_ids
             for key_id, v in self.keys.get((tenant_id, c), {}).items()
         }
@@ -287,5 +289,51 @@ class FakeQuotas:
         return True
 
 
+class FakeGuard:
+    """Budgets and alerts by (tenant, connection), as the real store keeps them in the connection's partition."""
+
+    def __init__(self) -> None:
+        self.budgets: dict[tuple[str, str], dict[str, dict]] = {}
+        self.alerts: dict[tuple[str, str], dict[str, dict]] = {}
+        self.spend_limits: dict[tuple[str, str], dict] = {}
+
+    def put_budget(self, tenant_id: str, connection_id: str, budget_id: str, document: dict) -> None:
+        self.budgets.setdefault((tenant_id, connection_id), {})[budget_id] = dict(document)
+
+    def get_budget(self, tenant_id: str, connection_ids: Iterable[str], budget_id: str) -> dict | None:
+        for c in connection_ids:
+            if budget_id in self.budgets.get((tenant_id, c), {}):
+                return dict(self.budgets[(tenant_id, c)][budget_id])
+        return None
+
+    def list_budgets(self, tenant_id: str, connection_ids: Iterable[str]) -> list[dict]:
+        return [dict(b) for c in connection_ids for b in self.budgets.get((tenant_id, c), {}).values()]
+
+    def delete_budget(self, tenant_id: str, connection_id: str, budget_id: str) -> None:
+        self.budgets.get((tenant_id, connection_id), {}).pop(budget_id, None)
+
+    def add_alert(self, tenant_id: str, connection_id: str, document: dict) -> bool:
+        stored = self.alerts.setdefault((tenant_id, connection_id), {})
+        if document["id"] in stored:
+            return False
+        stored[document["id"]] = {**document, "published": False}
+        return True
+
+    def list_alerts(self, tenant_id: str, connection_ids: Iterable[str]) -> list[dict]:
+        return [dict(a) for c in connection_ids for a in self.alerts.get((tenant_id, c), {}).values()]
+
+    def mark_published(self, tenant_id: str, connection_id: str, alert_id: str) -> None:
+        alert = self.alerts.get((tenant_id, connection_id), {}).get(alert_id)
+        if alert is not None:
+            alert["published"] = True
+
+    def put_spend_limits(self, tenant_id: str, connection_id: str, document: dict) -> None:
+        self.spend_limits[(tenant_id, connection_id)] = dict(document)
+
+    def get_spend_limits(self, tenant_id: str, connection_id: str) -> dict | None:
+        found = self.spend_limits.get((tenant_id, connection_id))
+        return dict(found) if found is not None else None
+
+
 def fake_storage() -> Storage:
-    return Storage(FakeConnections(), FakeDirectory(), FakeCosts(), FakeQuotas())
+    return Storage(FakeConnections(), FakeDirectory(), FakeCosts(), FakeQuotas(), FakeGuard())

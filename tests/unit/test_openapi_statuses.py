@@ -10,8 +10,9 @@ import pytest
 
 from functions.connect import app as connect_app
 from functions.costs import app as costs_app
+from functions.guard import app as guard_app
 from pump_anthropic import wiring
-from pump_anthropic.api import schemas
+from pump_anthropic.api import guard_schemas, schemas
 from pump_anthropic.api.openapi import openapi_document
 from pump_anthropic.domain.records import ConnectionRecord
 from pump_anthropic.exceptions import (
@@ -23,6 +24,7 @@ from pump_anthropic.exceptions import (
     BackfillStartError,
     ConflictError,
     ExportTooLargeError,
+    InvalidInputError,
     InvalidKeyFormatError,
     InvalidQueryError,
     NotFoundError,
@@ -34,7 +36,7 @@ from pump_anthropic.exceptions import (
     SyncRateLimitedError,
     TenantRateLimitedError,
 )
-from pump_anthropic.logic import connections, exports, pricing, read
+from pump_anthropic.logic import connections, exports, guard, pricing, read
 from tests.support.api_events import http_event
 
 KEY = "sk-ant-admin01-" + "o" * 93 + "AA"
@@ -184,6 +186,7 @@ ROUTES = [
         RECORD,
         (
             StandardKeyNotAllowedError,
+            InvalidInputError,
             InvalidKeyFormatError,
             AdminApiAuthError,
             AdminApiPermissionError,
@@ -295,9 +298,57 @@ ROUTES = [
         (NotFoundError, *STORAGE),
     ),
 ]
+BUDGET = {
+    "id": "b-1",
+    "name": "Research",
+    "connection_id": "conn_1",
+    "scope": {"type": "workspace", "id": None},
+    "monthly_usd": "100.00",
+    "thresholds": [50, 80, 100],
+    "enforced": False,
+    "month": "2026-03",
+    "month_to_date_usd": "61.5",
+    "forecast_month_end_usd": "190.65",
+    "status": "warning",
+    "crossed": [{"threshold": 50, "at": None}],
+}
+ALERT = {
+    "id": "alrt_1",
+    "kind": "budget_threshold",
+    "connection_id": "conn_1",
+    "budget_id": "b-1",
+    "scope": {"type": "workspace", "id": None, "name": None},
+    "detected_at": "2026-03-10T12:00:00Z",
+    "window": {"from": "2026-03-01", "to": "2026-03-10"},
+    "amount_usd": "61.5",
+    "baseline_usd": "100",
+    "threshold": 50,
+    "message": "Budget 'Research' reached 50% in 2026-03: $61.5 of $100.00.",
+}
+BUDGET_BODY = {"name": "R", "connection_id": "conn_1", "scope": {"type": "organization"}, "monthly_usd": "5"}
+ROUTES += [
+    ("put", "/budgets/{budget_id}", "/budgets/b-1", BUDGET_BODY, (guard, "put_budget"), BUDGET,
+     (InvalidInputError, TenantRateLimitedError, *STORAGE)),
+    ("get", "/budgets", "/budgets", None, (guard, "list_budgets"), {"budgets": [BUDGET]},
+     (TenantRateLimitedError, *STORAGE)),
+    ("get", "/budgets/{budget_id}", "/budgets/b-1", None, (guard, "get_budget"), BUDGET,
+     (InvalidInputError, NotFoundError, TenantRateLimitedError, *STORAGE)),
+    ("delete", "/budgets/{budget_id}", "/budgets/b-1", None, (guard, "delete_budget"), None,
+     (InvalidInputError, NotFoundError, TenantRateLimitedError, *STORAGE)),
+    ("get", "/alerts", "/alerts", None, (guard, "list_alerts"), {"from": "2026-03-01", "to": "2026-03-30",
+     "alerts": [ALERT]}, (InvalidQueryError, NotFoundError, TenantRateLimitedError, *STORAGE)),
+]  # fmt: skip
+GUARD_MODELS = {
+    ("put", "/budgets/{budget_id}"): guard_schemas.Budget,
+    ("get", "/budgets/{budget_id}"): guard_schemas.Budget,
+    ("get", "/budgets"): guard_schemas.BudgetList,
+    ("get", "/alerts"): guard_schemas.AlertList,
+}
+SPEND_LIMITS = {"status": "refused", "read_at": "2026-03-10T12:00:00Z", "error_code": "key_lacks_permission",
+                "limits": []}  # fmt: skip
 # Routes served by the connect function outside /integrations (creating an export job writes the table).
 CONNECT_ROUTES = {("post", "/costs/exports")}
-JSON_BODY_ROUTES = {("post", "/integrations/anthropic"), ("post", "/costs/exports")}
+JSON_BODY_ROUTES = {("post", "/integrations/anthropic"), ("post", "/costs/exports"), ("put", "/budgets/{budget_id}")}
 ALWAYS = {400, 401, 500}  # unreadable request, no tenant, our own fault: any route
 
 
@@ -306,11 +357,13 @@ def _no_adapters(monkeypatch):
     adapters = ("connect_services", "backfill_launcher", "secret_store", "sync_queue", "export_queue", "export_store")
     for name in (*adapters, "bind_storage"):
         monkeypatch.setattr(wiring, name, lambda: None)
+    monkeypatch.setattr(guard, "connection_spend_limits", lambda *a, **k: SPEND_LIMITS)
 
 
 def call(method: str, path: str, body: dict | None, **event_args) -> tuple[int, str]:
     connect = path.startswith("/integrations") or (method, path) in CONNECT_ROUTES
-    app = connect_app.app if connect else costs_app.app
+    spend_guard = path.startswith(("/budgets", "/alerts"))
+    app = connect_app.app if connect else guard_app.app if spend_guard else costs_app.app
     text = json.dumps(body) if body is not None else None
     response = app.resolve(http_event(method.upper(), path, body=text, **event_args), None)
     return response["statusCode"], response["body"]
@@ -333,7 +386,9 @@ def test_each_route_documents_exactly_the_statuses_its_handler_answers(route, mo
     success, text = call(method, path, body)
     answered = {success}
     assert 200 <= success < 300 and success in documented
-    if operation["responses"][str(success)]["content"].get("application/json"):
+    if (method, documented_path) in GUARD_MODELS:
+        GUARD_MODELS[(method, documented_path)].model_validate_json(text)
+    elif operation["responses"][str(success)].get("content", {}).get("application/json"):
         model = {
             "/costs": schemas.CostReport,
             "/costs/rates": schemas.RateCard,

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from pump_anthropic.admin_api.analytics_models import CostPage, CostRow, UsagePage, UsageRow
 from pump_anthropic.admin_api.client import AdminApiClient, Params, _bool_param, _rfc3339
+from pump_anthropic.admin_api.spend_limits import SpendLimit, iter_spend_limit_pages
 from pump_anthropic.domain.analytics_plan import BUCKET_WIDTHS, AnalyticsQuery, Endpoint
 from pump_anthropic.exceptions import AdminApiReportPageTooLargeError, AdminApiTooManyReportGroupsError
 
@@ -100,6 +101,11 @@ class AnalyticsClient(AdminApiClient):
         """Every cost row of `query` (fan-out rows included), across all pages."""
         pages = self.iter_cost_pages(query, page=page)
         return (row for each in pages for row in each.data)
+
+    def list_spend_limits(self) -> list[SpendLimit]:
+        """Every organization, workspace and usage-tier spend limit (the Spend Limits API, beta). A refusal is 400
+        organization_type_not_supported, or 403/404 where the early-access gate closes the API to the key."""
+        return [limit for page in iter_spend_limit_pages(self) for limit in page.data]
 
     def iter_usage_pages(self, query: AnalyticsQuery, *, page: str | None = None) -> Iterator[UsagePage]:
         """Each page of `query` with its `next_page` and `data_refreshed_at`; `page` resumes from a cursor."""

@@ -66,7 +66,17 @@ def get_costs(
     "/costs/export",
     summary="Every cost item of a date range as a FinOps FOCUS 1.2 CSV",
     responses={
-        200: {"description": "FOCUS 1.2 CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+        200: {
+            "description": "FOCUS 1.2 CSV",
+            "headers": {
+                "Content-Disposition": {
+                    "description": 'attachment; filename="anthropic-focus-{from}-{to}.csv"',
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            },
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
         **errors(InvalidQueryError, ExportTooLargeError, TenantRateLimitedError, *STORAGE_ERRORS),
     },
 )

@@ -19,7 +19,7 @@ from pump_anthropic import wiring
 from pump_anthropic.api.powertools import json_body_is_not_an_object
 from pump_anthropic.api.request import tenant_id
 from pump_anthropic.api.responses import json_response
-from pump_anthropic.api.schemas import ExportJob, errors, ok, unsupported_media_type
+from pump_anthropic.api.schemas import LOCATION, ExportJob, errors, ok, unsupported_media_type
 from pump_anthropic.clock import utc_now
 from pump_anthropic.domain import report
 from pump_anthropic.exceptions import (
@@ -54,7 +54,7 @@ class ExportBody(BaseModel):
     "/costs/exports",
     summary="Start an export of any date range (up to 400 days) as a file to download when ready",
     responses={
-        **ok(202, ExportJob, "The export job, queued; follow it at GET /costs/exports/{export_id}"),
+        **ok(202, ExportJob, "The export job, queued; follow it at GET /costs/exports/{export_id}", LOCATION),
         **errors(InvalidQueryError, TenantRateLimitedError, SyncQueueUnavailableError, *STORAGE_ERRORS),
         **unsupported_media_type(),
     },

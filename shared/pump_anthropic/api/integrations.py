@@ -28,7 +28,7 @@ from pump_anthropic.exceptions import (
     SyncRateLimitedError,
     TenantRateLimitedError,
 )
-from pump_anthropic.logic import connections
+from pump_anthropic.logic import connections, guard
 from pump_anthropic.logic.sources import source_coverage
 from pump_anthropic.settings import settings
 
@@ -146,7 +146,9 @@ def list_connections() -> Response[dict]:
     responses={**ok(200, Connection, "The connection"), **errors(NotFoundError, *STORAGE_ERRORS)},
 )
 def get_connection(connection_id: ConnectionId) -> Response[dict]:
-    return json_response(200, connection_body(connections.get_connection(tenant_id(router), connection_id)))
+    tenant = tenant_id(router)
+    body = connection_body(connections.get_connection(tenant, connection_id))
+    return json_response(200, {**body, "spend_limits": guard.connection_spend_limits(tenant, connection_id)})
 
 
 @router.post(

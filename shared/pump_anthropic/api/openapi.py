@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from pump_anthropic.api import costs, exports, integrations, pricing
+from pump_anthropic.api import costs, exports, guard, integrations, pricing
+from pump_anthropic.api.contract import apply as apply_contract
 from pump_anthropic.api.powertools import new_resolver
 
 # Powertools documents a 422 with its own validation body on every route; our error handlers answer a failed
@@ -22,6 +23,7 @@ def _document_text() -> str:
     combined.include_router(pricing.router)
     combined.include_router(exports.create_router)
     combined.include_router(exports.router)
+    combined.include_router(guard.router)
     document = json.loads(combined.get_openapi_json_schema(title="Pump Anthropic integration API", version="1.0.0"))
     for methods in document.get("paths", {}).values():
         for operation in methods.values():
@@ -29,6 +31,7 @@ def _document_text() -> str:
     schemas = document.get("components", {}).get("schemas", {})
     for name in _PHANTOM_SCHEMAS:
         schemas.pop(name, None)
+    apply_contract(document)
     return json.dumps(document)
 
 

@@ -11,7 +11,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from pump_anthropic.api.request import tenant_id
 from pump_anthropic.api.responses import json_response
-from pump_anthropic.api.schemas import CacheSavings, RateCard, errors, ok
+from pump_anthropic.api.schemas import errors, ok
+from pump_anthropic.api.schemas_pricing import CacheSavings, RateCard
 from pump_anthropic.clock import utc_now
 from pump_anthropic.domain import rates, report, savings
 from pump_anthropic.exceptions import STORAGE_ERRORS, InvalidQueryError, TenantRateLimitedError

@@ -7,11 +7,13 @@ what is sent. Amounts are exact decimal strings in USD.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pump_anthropic.exceptions import PumpError
+from pump_anthropic.api.schemas_pricing import CacheSavings as CacheSavings
+from pump_anthropic.api.schemas_pricing import RateCard as RateCard
+from pump_anthropic.exceptions import AdminApiRateLimitedError, PumpError
 
 
 class ErrorDetail(BaseModel):
@@ -46,7 +48,7 @@ class BackfillProgress(BaseModel):
 
 
 class SourceRange(BaseModel):
-    source: str = Field(
+    source: Literal["legacy", "analytics"] = Field(
         description="legacy (the usage and cost reports) or analytics (the Usage and Cost Analytics API)"
     )
     from_: str = Field(alias="from")
@@ -57,26 +59,96 @@ class SourceRange(BaseModel):
 
 
 class CostSource(BaseModel):
-    setting: str = Field(description="auto, legacy or analytics (ANTHROPIC_COST_SOURCE)")
+    setting: Literal["auto", "legacy", "analytics"] = Field(description="ANTHROPIC_COST_SOURCE")
     coverage: list[SourceRange] = Field(description="Which API the stored days came from, oldest first")
     data_refreshed_at: str | None = Field(
         description="The analytics API's watermark at the last read: data after it is incomplete"
     )
 
 
+class SpendLimitScope(BaseModel):
+    type: Literal["organization", "usage_tier", "workspace"]
+    workspace_id: str | None = Field(description="With type workspace: null is the Default workspace")
+
+
+class SpendLimitHeadroom(BaseModel):
+    id: str = Field(description="Anthropic's spl_… id, or budget:{id} for an enforced budget standing in")
+    source: Literal["anthropic", "budget"]
+    scope: SpendLimitScope
+    period: Literal["daily", "weekly", "monthly"] = Field(
+        description="monthly: the UTC calendar month; weekly: from Monday 00:00 UTC; daily: the UTC day (assumed)"
+    )
+    period_from: str
+    period_to: str
+    currency: str
+    is_enabled: bool = Field(description="false: extra usage is switched off for the organization (amount suspended)")
+    amount_usd: str | None = Field(description="The cap; null when there is none or it is not in USD")
+    spent_usd: str = Field(description="Our stored spend of the scope in the period so far, exact")
+    used_pct: str | None
+    projected_reached_on: str | None = Field(
+        description="When the cap is reached at the last 7 complete days' run-rate; null when not at that rate"
+    )
+
+
+class SpendLimits(BaseModel):
+    status: Literal["ok", "refused", "unavailable", "not_read"] = Field(
+        description="ok: read from Anthropic; refused: the key can't read them (enforced budgets stand in); "
+        "unavailable: the last read failed (the limits of the read before are shown); not_read: not yet"
+    )
+    read_at: str | None
+    error_code: str | None
+    limits: list[SpendLimitHeadroom]
+
+
 class Connection(BaseModel):
     id: str
-    status: str = Field(description="backfilling, active, revoked, error or disconnected")
+    status: Literal["backfilling", "active", "revoked", "error", "disconnected", "purged"] = Field(
+        description="purged only in the answer to DELETE …?purge=true (the connection is then gone: 404)"
+    )
     organization: Organization
     key_hint: str = Field(description="The key's prefix and its last four characters only, never the key")
     backfill: BackfillProgress
     last_sync_at: str | None
-    last_sync: dict[str, Any] | None
+    last_sync: LastSync | None = Field(description="The latest sync's figures; null before the first sync")
     last_error: ErrorDetail | None
     cost_source: CostSource
     created_at: str | None
     updated_at: str | None
     purge: Purge | None = Field(default=None, description="Only in the answer to DELETE …?purge=true")
+    spend_limits: SpendLimits | None = Field(
+        default=None, description="Only in GET /integrations/anthropic/{id}: the spend limits and the headroom to each"
+    )
+
+
+class CrossCheck(BaseModel):
+    """The daily audit of the analytics source: a settled day's analytics cost against the legacy cost report."""
+
+    day: str
+    analytics_usd: str
+    legacy_usd: str
+    priority_usd: str
+    difference_usd: str
+    mismatch: bool
+
+
+class LastSync(BaseModel):
+    """What the latest sync did (every key may be absent from a record written by an older version)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["synced", "skipped", "revoked"] | None = None
+    window_start: str | None = Field(default=None, description="First day re-read, YYYY-MM-DD")
+    window_end: str | None = Field(default=None, description="Last day re-read, YYYY-MM-DD")
+    anthropic_requests: int | None = None
+    items_written: int | None = None
+    items_unchanged: int | None = None
+    items_deleted: int | None = None
+    anthropic_retries: int | None = None
+    previous_sync_at: str | None = None
+    cross_check: CrossCheck | None = Field(default=None, description="Null when this sync ran no audit")
+    sources: list[SourceRange] | None = None
+    data_refreshed_at: str | None = None
+    daily_work_on: str | None = Field(default=None, description="The day the daily work (names, audit) last ran")
 
 
 class Purge(BaseModel):
@@ -134,7 +206,7 @@ class CostRow(CostFigures):
     by date, then the figures. Only the grouping's dimensions and their names are present; every row of one answer
     has the same keys."""
 
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     date: str | None = Field(default=None, description="YYYY-MM-DD (grouped by date)")
     month: str | None = Field(default=None, description="YYYY-MM (grouped by month)")
@@ -155,7 +227,7 @@ class CostRow(CostFigures):
     api_key_id: str | None = Field(default=None, description="An API key id, `console` (no API key) or `unattributed`")
     api_key_name: str | None = Field(default=None, description="With api_key_id: its name, else its id (never null)")
     api_key_hint: str | None = Field(default=None, description="With api_key_id: its hint; null when unknown")
-    allocation: str | None = Field(
+    allocation: Literal["billed", "proportional", "unattributed", "mixed"] | None = Field(
         default=None,
         description="With api_key_id: billed (by Anthropic), proportional (allocated by us by usage), "
         "unattributed, or mixed",
@@ -199,8 +271,9 @@ class CostReport(BaseModel):
     )
 
 
-def ok(status: int, model: type[BaseModel], description: str) -> dict[int, dict]:
-    return {status: {"description": description, "content": {"application/json": {"model": model}}}}
+def ok(status: int, model: type[BaseModel], description: str, headers: dict | None = None) -> dict[int, dict]:
+    content = {"content": {"application/json": {"model": model}}}
+    return {status: {"description": description, **({"headers": headers} if headers else {}), **content}}
 
 
 def errors(*classes: type[PumpError]) -> dict[int, dict]:
@@ -210,17 +283,29 @@ def errors(*classes: type[PumpError]) -> dict[int, dict]:
     return {
         status: {
             "description": HTTPStatus(status).phrase,
-            **({"headers": RETRY_AFTER} if status == 429 else {}),
+            **({"headers": RETRY_AFTER} if status == 429 or _anthropic_rate_limit(status, classes) else {}),
             "content": {"application/json": {"model": ErrorBody}},
         }
         for status in sorted(statuses)
     }
 
 
+def _anthropic_rate_limit(status: int, classes: tuple[type[PumpError], ...]) -> bool:
+    return any(issubclass(c, AdminApiRateLimitedError) and c.http_status == status for c in classes)
+
+
 RETRY_AFTER = {
     "Retry-After": {
-        "description": "Seconds to wait before asking again (sent with every 429 of a tenant quota)",
+        "description": "Seconds to wait before asking again: sent with every 429 of a tenant quota, and when "
+        "Anthropic said how long to wait",
         "schema": {"type": "integer", "minimum": 1},
+    }
+}
+LOCATION = {
+    "Location": {
+        "description": "The job's path: /costs/exports/{export_id}",
+        "required": True,
+        "schema": {"type": "string"},
     }
 }
 
@@ -243,11 +328,11 @@ class ExportProgress(BaseModel):
 
 class ExportJob(BaseModel):
     id: str
-    status: str = Field(description="queued, running, ready or failed")
-    format: str = Field(description="focus (FOCUS 1.2 CSV) or csv (the cost report's rows)")
+    status: Literal["queued", "running", "ready", "failed"]
+    format: Literal["focus", "csv"] = Field(description="focus (FOCUS 1.2 CSV) or csv (the cost report's rows)")
     from_: str = Field(alias="from")
     to: str
-    allocation: str | None
+    allocation: Literal["api_key"] | None
     group_by: list[str] | None = Field(description="The csv format's grouping; null for FOCUS")
     gzip: bool
     filename: str
@@ -257,137 +342,11 @@ class ExportJob(BaseModel):
     sha256: str | None = Field(description="SHA-256 of the file's bytes (hex), once ready")
     download_url: str | None = Field(description="Once ready: fetches the file for 15 minutes; ask again for a new one")
     download_expires_at: str | None
-    expires_at: str = Field(description="When the job and its file are deleted (7 days after the request)")
+    expires_at: str = Field(
+        description="When the job and its file are deleted: 7 days after the export finished (or was last queued or "
+        "started, while it hasn't)"
+    )
     error: ErrorDetail | None
     created_at: str
     updated_at: str | None
     finished_at: str | None
-
-
-class RateRow(BaseModel):
-    """One rate of one line: the days of the range on which the line's billed cost per unit was exactly this rate
-    (a row without a rate holds every day of the line with the same rate_status). Rows come sorted by their
-    dimensions, then by first_seen; with group_by, its dimensions lead the row."""
-
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
-
-    workspace_id: str | None = Field(default=None, description="Grouped by workspace_id; null: the Default workspace")
-    workspace_name: str | None = Field(default=None, description="With workspace_id: its name (never null)")
-    month: str | None = Field(default=None, description="YYYY-MM (grouped by month)")
-    date: str | None = Field(default=None, description="YYYY-MM-DD (grouped by date)")
-    model: str | None = Field(description="The model (dated ids folded into their alias); null for cost with no model")
-    model_ids: list[str] = Field(description="The model ids as Anthropic reported them, sorted")
-    cost_type: str | None = Field(description="tokens, web_search, code_execution, …")
-    token_type: str | None = Field(description="Null for cost that is not per token")
-    service_tier: str | None
-    context_window: str | None
-    inference_geo: str | None = Field(
-        description="A price dimension of the legacy reports (US-only inference); null on analytics days"
-    )
-    speed: str | None = Field(description="Analytics days only; null on legacy days")
-    unit: str | None = Field(description="tokens, requests (web search), or null (no usage reported: code execution)")
-    per: str | None = Field(description='What the rates are per: "1M tokens", "request", or null')
-    tokens: int | None = Field(description="Tokens of the row's days; null unless unit is tokens")
-    requests: int | None = Field(description="Requests of the row's days; null unless unit is requests")
-    cost_usd: str | None = Field(description="Net billed cost of the row's days, exact; null when the cost is unknown")
-    list_cost_usd: str | None = Field(description="List price of the row's days; null when any day lacks one (legacy)")
-    net_usd_per_unit: str | None = Field(
-        description="The exact billed rate per `per`: net_usd_per_unit × units (÷ 1,000,000 for tokens) = cost_usd "
-        "exactly. Null when the rate is not an exact decimal (see rate_status)"
-    )
-    list_usd_per_unit: str | None = Field(
-        description="list_cost_usd per `per`, when that is an exact decimal; null otherwise or when unknown"
-    )
-    discount_pct: str | None = Field(
-        description="100 × (list − net) / list: exact when it terminates, else rounded to 4 decimal places; null "
-        "without a list price"
-    )
-    rate_exact: bool = Field(description="Whether net_usd_per_unit is given (exact)")
-    rate_status: str = Field(
-        description="exact; inexact (a day's cost / units is no finite decimal within 28 significant digits: "
-        "Anthropic rounded the amount, or the line blends prices); no_usage (cost without units); cost_unknown "
-        "(usage without a cost: priority tier on legacy days)"
-    )
-    net_usd_per_unit_rounded: str | None = Field(
-        description="cost_usd / units per `per`, rounded half-even to 6 decimal places (for display); null "
-        "without units or cost"
-    )
-    list_usd_per_unit_rounded: str | None = Field(
-        description="list_cost_usd / units per `per`, rounded half-even to 6 decimal places (for display); null "
-        "without units or list price"
-    )
-    first_seen: str = Field(description="First day of the range with this rate")
-    last_seen: str = Field(description="Last day of the range with this rate")
-    days: int = Field(description="Days of the range with this rate")
-    rate_changed: bool = Field(
-        description="Whether this line's rate changed in the range by more than Anthropic's rounding explains (each "
-        "rate is then its own row)"
-    )
-
-
-class RateCard(BaseModel):
-    currency: str
-    from_: str = Field(alias="from")
-    to: str
-    group_by: list[str] = Field(description="The dimensions added to the rate dimensions")
-    rows: list[RateRow]
-
-
-class SavingsFigures(BaseModel):
-    """What caching saved, priced at the same day's billed uncached input rate of the same model, tier, context
-    window, geo and speed. Exact decimal strings in USD."""
-
-    uncached_input_tokens: int
-    uncached_input_cost_usd: str
-    cache_read_tokens: int
-    cache_read_cost_usd: str = Field(description="Billed cost of every cache read (priced or not)")
-    savings_known_tokens: int = Field(description="Cache reads priced against a plain-input rate")
-    unpriced_cache_read_tokens: int = Field(
-        description="Cache reads on a day with no uncached input of their price class (no rate to price them), or "
-        "billed without a cost: counted, not priced"
-    )
-    cache_read_as_input_usd: str = Field(description="What the savings_known_tokens would have cost as uncached input")
-    read_savings_usd: str = Field(description="cache_read_as_input_usd − the billed cost of those reads")
-    cache_write_5m_tokens: int
-    cache_write_5m_cost_usd: str
-    cache_write_5m_premium_usd: str = Field(description="What the priced 5-minute writes cost above plain input")
-    unpriced_cache_write_5m_tokens: int
-    cache_write_1h_tokens: int
-    cache_write_1h_cost_usd: str
-    cache_write_1h_premium_usd: str = Field(description="What the priced 1-hour writes cost above plain input")
-    unpriced_cache_write_1h_tokens: int
-    net_savings_usd: str = Field(description="read_savings_usd − both write premiums")
-    cache_loses_money: bool = Field(description="net_savings_usd is negative: the writes cost more than reads saved")
-    one_hour_cache_loses_money: bool = Field(
-        description="The 1-hour writes' premium alone exceeds what the reads saved"
-    )
-    savings_exact: bool = Field(
-        description="False when a plain-input rate was a repeating decimal: those parts are rounded to 10⁻¹² USD"
-    )
-
-
-class SavingsRow(SavingsFigures):
-    """One group: the group_by dimensions (workspace_id followed by workspace_name, model by model_ids), then the
-    figures."""
-
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
-
-    date: str | None = None
-    month: str | None = None
-    workspace_id: str | None = None
-    workspace_name: str | None = None
-    model: str | None = None
-    model_ids: list[str] | None = None
-    model_id: str | None = None
-    service_tier: str | None = None
-    context_window: str | None = None
-    speed: str | None = None
-
-
-class CacheSavings(BaseModel):
-    currency: str
-    from_: str = Field(alias="from")
-    to: str
-    group_by: list[str]
-    total: SavingsFigures
-    rows: list[SavingsRow] = Field(description="Every group with cache or uncached input tokens, sorted")

@@ -24,6 +24,7 @@ from pump_anthropic.dal.models import DayDocModel, SyncStateModel
 from pump_anthropic.dal.table import batch_write, condition_failed, connection_pk, item_key, months, storage_error
 from pump_anthropic.domain import day_docs, month_summary
 from pump_anthropic.domain.allocation import KeyShare
+from pump_anthropic.domain.calendar import month_bounds
 from pump_anthropic.domain.day_docs import LINES, StoredDay
 from pump_anthropic.domain.month_summary import GRAIN_LINES, SummaryDay
 from pump_anthropic.domain.normalize import CostItem
@@ -142,8 +143,7 @@ SUMMARY_SK = "MONTH"
 
 
 def _month_bounds(month: str) -> tuple[date, date]:
-    first = date.fromisoformat(f"{month}-01")
-    return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return month_bounds(date.fromisoformat(f"{month}-01"))
 
 
 def _month_stamps(tenant_id: str, connection_id: str, month: str) -> tuple[dict[date, str], dict | None]:

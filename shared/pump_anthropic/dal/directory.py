@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pump_anthropic.dal.models import ApiKeyModel, WorkspaceModel
 from pump_anthropic.dal.table import batch_write, connection_pk, existing_items
 from pump_anthropic.domain.allocation import home_workspace
+from pump_anthropic.domain.calendar import instant_text
 
 
 def put_workspaces(tenant_id: str, connection_id: str, workspaces: Iterable[tuple[str, str, bool]]) -> None:
@@ -39,6 +40,7 @@ def put_api_keys(tenant_id: str, connection_id: str, api_keys: Iterable[dict]) -
                 name=key.get("name") or key["id"],
                 partial_key_hint=key.get("partial_key_hint"),
                 status=key.get("status"),
+                created_at=instant_text(key.get("created_at")),
                 **_home_attributes(key),
             )
             for key in api_keys
@@ -69,11 +71,12 @@ def _stored_scope(m: ApiKeyModel) -> dict | None:
 
 
 def api_key_names(tenant_id: str, connection_ids: Iterable[str]) -> dict[str, dict]:
-    """api_key_id → {"name", "hint", "status"} across the tenant's connections."""
+    """api_key_id → {"name", "hint", "status", "created_at"} across the tenant's connections."""
     names: dict[str, dict] = {}
     for connection_id in connection_ids:
         for m in ApiKeyModel.query(connection_pk(tenant_id, connection_id), ApiKeyModel.sk.startswith("APIKEY#")):
-            names[m.api_key_id] = {"name": m.name, "hint": m.partial_key_hint, "status": m.status}
+            names[m.api_key_id] = {"name": m.name, "hint": m.partial_key_hint, "status": m.status,
+                                   "created_at": m.created_at}  # fmt: skip
     return names
 
 

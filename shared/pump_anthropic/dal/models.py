@@ -6,6 +6,9 @@ Keys (see docs/storage.md for the access patterns):
   workspace    pk=TENANT#{tenant}#CONN#{connection}       sk=WORKSPACE#{workspace_id}
   api key      pk=TENANT#{tenant}#CONN#{connection}       sk=APIKEY#{api_key_id}
   sync state   pk=TENANT#{tenant}#CONN#{connection}       sk=SYNC
+  budget       pk=TENANT#{tenant}#CONN#{connection}       sk=BUDGET#{budget_id}
+  alert        pk=TENANT#{tenant}#CONN#{connection}       sk=ALERT#{alert_id}
+  spend limits pk=TENANT#{tenant}#CONN#{connection}       sk=SPEND_LIMITS
   cost item    pk=TENANT#{tenant}#CONN#{connection}#MONTH#{yyyy-mm}   sk=ITEM#{date}#{item_id}
   rollup       pk=TENANT#{tenant}#ROLLUP                  sk=DAY#{date}#CONN#{connection}#P{part}
   key rollup   pk=TENANT#{tenant}#ROLLUP                  sk=KEYDAY#{date}#CONN#{connection}#P{part}
@@ -134,6 +137,7 @@ class ApiKeyModel(_Base):
     status = UnicodeAttribute(null=True)
     workspace_id = UnicodeAttribute(null=True)  # the key's home workspace when in_workspace (None = Default)
     in_workspace = BooleanAttribute(null=True)  # allocation.home_workspace's verdict (None: stored before it)
+    created_at = UnicodeAttribute(null=True)  # as the key list gives it (ISO 8601), for the new-key alert
 
 
 class SyncStateModel(_Base):
@@ -256,3 +260,41 @@ class ExportJobModel(_Base):
 
 
 ALL_MODELS = (*ALL_MODELS, ExportJobModel)
+
+
+class BudgetModel(_Base):
+    """A budget, in the partition of the connection it watches (so a purge removes it): sk=BUDGET#{budget id}."""
+
+    class Meta(_Base.Meta):
+        pass
+
+    budget_id = UnicodeAttribute()
+    document = UnicodeAttribute()  # the budget as JSON (domain.budgets.Budget.as_dict)
+    updated_at = UTCDateTimeAttribute()
+
+
+class AlertModel(_Base):
+    """An alert the sync raised, in its connection's partition: sk=ALERT#{alert id}. Written once (the id says what
+    it is about); `published` turns true once its EventBridge event is put."""
+
+    class Meta(_Base.Meta):
+        pass
+
+    alert_id = UnicodeAttribute()
+    detected_at = UnicodeAttribute()
+    document = UnicodeAttribute()  # the alert as JSON (domain.alerts.Alert.as_dict)
+    published = BooleanAttribute(default=False)
+    expires = TTLAttribute(null=True)
+
+
+class SpendLimitsModel(_Base):
+    """The connection's spend limits as last read from Anthropic (or why they couldn't be): sk=SPEND_LIMITS."""
+
+    class Meta(_Base.Meta):
+        pass
+
+    document = UnicodeAttribute()  # {"status", "read_at", "limits": [...], "error_code"?} as JSON
+    updated_at = UTCDateTimeAttribute()
+
+
+ALL_MODELS = (*ALL_MODELS, BudgetModel, AlertModel, SpendLimitsModel)

@@ -11,8 +11,21 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
+def instant_text(value: object) -> str | None:
+    """A moment as ISO 8601 UTC text (`2026-12-07T10:15:00Z`) from a datetime, or text kept as given; else None."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value if isinstance(value, str) else None
+
+
 def next_month(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    """The first and last day of `day`'s month."""
+    first = day.replace(day=1)
+    return first, next_month(first) - timedelta(days=1)
 
 
 def monthly_chunks(first_day: date, last_day: date) -> list[tuple[date, date]]:

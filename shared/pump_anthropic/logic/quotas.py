@@ -26,6 +26,8 @@ EXPORT = Quota("export", 20, timedelta(minutes=1), "exports")
 # page of a large report by date 2 to 11; 600 a minute serves a dashboard and a paging script with room to spare,
 # and caps one tenant's flood at a few seconds of the read function's reserved concurrency a minute.
 READ = Quota("read", 600, timedelta(minutes=1), "units of report reading")
+# PUT and DELETE /budgets/{id}: a person editing budgets, or a script setting a few hundred, never needs more.
+BUDGET_CHANGE = Quota("budget_change", 120, timedelta(minutes=1), "budget changes")
 
 
 def take(storage: Storage, tenant_id: str, quota: Quota, *, weight: int = 1) -> None:

@@ -73,6 +73,11 @@ def cost_report_page(
                                  replace(page, after=None))  # fmt: skip
 
 
+def connections_report(tenant: str, query: CostQuery, connection_ids: list[str], *, storage: Storage) -> dict:
+    """The report over some of the tenant's connections, no quota taken: for the spend guard's own reads."""
+    return _report(tenant, query, connection_ids, storage, today=None, restatement_days=None)
+
+
 def _report(
     tenant: str,
     query: CostQuery,

@@ -1,4 +1,4 @@
-"""What the use cases need from storage, as four small protocols, and the real (DynamoDB) implementation.
+"""What the use cases need from storage, as five small protocols, and the real (DynamoDB) implementation.
 
 The dal modules satisfy the protocols as they are (a module of functions is a structural implementation); the
 use-case unit tests pass an in-memory fake instead, so they run without moto.
@@ -126,16 +126,29 @@ class QuotaStore(Protocol):
     ) -> bool: ...
 
 
+class GuardStore(Protocol):
+    def put_budget(self, tenant_id: str, connection_id: str, budget_id: str, document: dict) -> None: ...
+    def get_budget(self, tenant_id: str, connection_ids: Iterable[str], budget_id: str) -> dict | None: ...
+    def list_budgets(self, tenant_id: str, connection_ids: Iterable[str]) -> list[dict]: ...
+    def delete_budget(self, tenant_id: str, connection_id: str, budget_id: str) -> None: ...
+    def add_alert(self, tenant_id: str, connection_id: str, document: dict) -> bool: ...
+    def list_alerts(self, tenant_id: str, connection_ids: Iterable[str]) -> list[dict]: ...
+    def mark_published(self, tenant_id: str, connection_id: str, alert_id: str) -> None: ...
+    def put_spend_limits(self, tenant_id: str, connection_id: str, document: dict) -> None: ...
+    def get_spend_limits(self, tenant_id: str, connection_id: str) -> dict | None: ...
+
+
 @dataclass(frozen=True)
 class Storage:
     connections: ConnectionStore
     directory: DirectoryStore
     costs: CostStore
     quotas: QuotaStore
+    guard: GuardStore
 
 
 def dynamodb_storage() -> Storage:
     """The real storage: the dal modules over the single DynamoDB table."""
-    from pump_anthropic.dal import connections, cost_days, directory, quotas
+    from pump_anthropic.dal import connections, cost_days, directory, guard, quotas
 
-    return Storage(connections, directory, cost_days, quotas)  # type: ignore[arg-type]
+    return Storage(connections, directory, cost_days, quotas, guard)  # type: ignore[arg-type]

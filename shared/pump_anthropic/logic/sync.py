@@ -25,6 +25,7 @@ from pump_anthropic.exceptions import ConnectionDisconnectedError, PumpError
 from pump_anthropic.logic import sources
 from pump_anthropic.logic.audit import audit_day
 from pump_anthropic.logic.backfill import BACKFILL_DAYS, fence_out_purge
+from pump_anthropic.logic.guard import refresh_spend_limits
 from pump_anthropic.logic.pull import ClientFactory
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
@@ -161,6 +162,11 @@ def sync_connection(
             totals = replace(
                 totals, cross_check=audit.result, anthropic_requests=totals.anthropic_requests + audit.requests
             )
+        # The spend limits change rarely: read with the daily work, or when never read (the first sync).
+        if daily or storage.guard.get_spend_limits(tenant_id, connection_id) is None:
+            with client_factory(key, deadline) as client:
+                refresh_spend_limits(storage, tenant_id, connection_id, client)
+                totals = replace(totals, anthropic_requests=totals.anthropic_requests + client.request_count)
     except ConnectionDisconnectedError:
         return SyncOutcome("skipped")  # purged while it ran: what it wrote is deleted
     except PumpError as exc:

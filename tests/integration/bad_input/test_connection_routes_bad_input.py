@@ -92,7 +92,8 @@ def test_connection_routes_answer_404_or_400_for_unknown_and_malformed_ids(
     else:
         # 405: a malformed id can turn the path into another route's (e.g. a `#` cuts the rest off as a fragment).
         assert response.status in (400, 401, 404, 405), response.body[:300]
-        assert error_code(response) in ("invalid_request", "unauthorized", "not_found")
+        codes = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+        assert error_code(response) == codes[response.status], response.body[:300]
 
 
 @examples(300)

@@ -1,0 +1,317 @@
+"""The spend guard's use cases: budgets (set, read with their month's figures, delete), a tenant's alerts, and the
+check the hourly sync runs once it has stored a connection's days.
+
+Spend is read through the cost report itself (`read.connections_report`), so a budget's month-to-date is the figure
+GET /costs gives for the same scope, connection and month, to the cent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from pump_anthropic.admin_api.analytics import AnalyticsClient
+from pump_anthropic.clock import utc_now
+from pump_anthropic.domain import alerts, budgets, report, spend_limits
+from pump_anthropic.domain.alerts import AlertRules, KeyFacts, Scope, ScopeSpend, SpendPicture
+from pump_anthropic.domain.budgets import Budget, BudgetScope
+from pump_anthropic.domain.report import CostQuery, parse_cost_query
+from pump_anthropic.exceptions import AdminApiError, NotFoundError
+from pump_anthropic.logic import quotas, read
+from pump_anthropic.logic.storage import Storage, dynamodb_storage
+
+logger = logging.getLogger(__name__)
+
+# Publishes a tenant's alerts as events; returns the ids it published.
+Publish = Callable[[str, Sequence[dict]], list[str]]
+# The scopes the anomaly rule watches.
+WATCHED_SCOPES = ("api_key", "workspace", "actor")
+NOT_FOUND = "No budget with this id; create it with PUT /budgets/{id}."
+ORGANIZATION = BudgetScope("organization", None)
+# The Spend Limits API's answers that mean "not for this key or organization" rather than a fault: 400
+# organization_type_not_supported, 401/403 (the early-access gate), 404.
+REFUSING_STATUSES = frozenset({400, 401, 403, 404})
+
+
+@dataclass(frozen=True)
+class GuardOutcome:
+    raised: int  # alerts new on this check
+    published: int  # events put (new ones and any a failed check left unpublished)
+
+
+def put_budget(tenant: str, budget_id: str, body: object, *, storage: Storage | None = None) -> dict:
+    """Create or replace the budget; a budget moved to another connection leaves the old one's partition."""
+    storage = storage or dynamodb_storage()
+    quotas.take(storage, tenant, quotas.BUDGET_CHANGE)
+    connection_ids = storage.connections.connection_ids(tenant)
+    budget = budgets.parse_budget(budget_id, body, connection_ids)
+    for connection_id in connection_ids:
+        if connection_id != budget.connection_id:
+            storage.guard.delete_budget(tenant, connection_id, budget_id)
+    storage.guard.put_budget(tenant, budget.connection_id, budget_id, budget.as_dict())
+    return _budget_bodies(tenant, [budget], storage)[0]
+
+
+def get_budget(tenant: str, budget_id: str, *, storage: Storage | None = None) -> dict:
+    storage = storage or dynamodb_storage()
+    budgets.check_budget_id(budget_id)
+    quotas.take(storage, tenant, quotas.READ, weight=2)
+    document = storage.guard.get_budget(tenant, storage.connections.connection_ids(tenant), budget_id)
+    if document is None:
+        raise NotFoundError(NOT_FOUND)
+    return _budget_bodies(tenant, [_budget(document)], storage)[0]
+
+
+def list_budgets(tenant: str, *, storage: Storage | None = None) -> dict:
+    storage = storage or dynamodb_storage()
+    quotas.take(storage, tenant, quotas.READ, weight=2)
+    stored = storage.guard.list_budgets(tenant, storage.connections.connection_ids(tenant))
+    found = sorted((_budget(d) for d in stored), key=lambda b: (b.name.lower(), b.budget_id))
+    return {"budgets": _budget_bodies(tenant, found, storage)}
+
+
+def delete_budget(tenant: str, budget_id: str, *, storage: Storage | None = None) -> None:
+    storage = storage or dynamodb_storage()
+    budgets.check_budget_id(budget_id)
+    quotas.take(storage, tenant, quotas.BUDGET_CHANGE)
+    connection_ids = storage.connections.connection_ids(tenant)
+    document = storage.guard.get_budget(tenant, connection_ids, budget_id)
+    if document is None:
+        raise NotFoundError(NOT_FOUND)
+    storage.guard.delete_budget(tenant, document["connection_id"], budget_id)
+
+
+def list_alerts(
+    tenant: str,
+    from_: str | None,
+    to: str | None,
+    connection_id: str | None,
+    *,
+    storage: Storage | None = None,
+) -> dict:
+    """The tenant's alerts detected between `from` and `to` (UTC days, inclusive; by default the 30 days to today,
+    as GET /costs), newest first, optionally of one connection."""
+    storage = storage or dynamodb_storage()
+    query = parse_cost_query(from_, to, "", today=utc_now().date())
+    quotas.take(storage, tenant, quotas.READ)
+    connection_ids = storage.connections.connection_ids(tenant)
+    if connection_id is not None:
+        if connection_id not in connection_ids:
+            raise NotFoundError("No Anthropic connection with this id.")
+        connection_ids = [connection_id]
+    first, last = query.first_day.isoformat(), query.last_day.isoformat()
+    found = [
+        {k: v for k, v in a.items() if k != "published"}
+        for a in storage.guard.list_alerts(tenant, connection_ids)
+        if first <= a["detected_at"][:10] <= last
+    ]
+    found.sort(key=lambda a: (a["detected_at"], a["id"]), reverse=True)
+    return {"from": first, "to": last, "alerts": found}
+
+
+def check_connection(
+    tenant: str,
+    connection_id: str,
+    publish: Publish,
+    *,
+    now: datetime | None = None,
+    rules: AlertRules | None = None,
+    storage: Storage | None = None,
+) -> GuardOutcome:
+    """Raise what holds for the connection as of now, store each new alert once, and publish every stored alert
+    not yet published (a publish that failed on an earlier check is tried again here)."""
+    storage = storage or dynamodb_storage()
+    now = now or utc_now()
+    rules = rules or AlertRules()
+    today = now.date()
+    first = min(today - timedelta(days=rules.baseline_days + 1), budgets.spend_window(today)[0])
+    spend = _SpendReader(tenant, connection_id, first, today, storage)
+    stored_budgets = [_budget(d) for d in storage.guard.list_budgets(tenant, [connection_id])]
+    key_names = storage.directory.api_key_names(tenant, [connection_id])
+    watched = [s for scope_type in WATCHED_SCOPES for s in spend.of(scope_type) if _watched(s.scope)]
+    months = [(b, budgets.budget_month(b, spend.daily(b.scope), today), spend.name(b.scope)) for b in stored_budgets]
+    _, rooms = _headrooms(tenant, connection_id, stored_budgets, spend, today, storage)
+    picture = SpendPicture(
+        connection_id=connection_id,
+        now=now,
+        spend=watched,
+        keys={key_id: _key_facts(v) for key_id, v in key_names.items()},
+        budgets=months,
+        headrooms=rooms,
+    )
+    raised = [a for a in alerts.raise_alerts(picture, rules) if storage.guard.add_alert(tenant, connection_id,
+                                                                                        a.as_dict())]  # fmt: skip
+    waiting = [a for a in storage.guard.list_alerts(tenant, [connection_id]) if not a.get("published")]
+    published = publish(tenant, [{k: v for k, v in a.items() if k != "published"} for a in waiting]) if waiting else []
+    for alert_id in published:
+        storage.guard.mark_published(tenant, connection_id, alert_id)
+    if len(published) < len(waiting):
+        logger.error("alerts left unpublished", extra={"connection_id": connection_id,
+                                                       "unpublished": len(waiting) - len(published)})  # fmt: skip
+    return GuardOutcome(raised=len(raised), published=len(published))
+
+
+def refresh_spend_limits(storage: Storage, tenant: str, connection_id: str, client: AnalyticsClient) -> None:
+    """Read the connection's spend limits from Anthropic and keep them (one request, two with a second page). A
+    refusal (the API is in early access, or not for this organization's type) is kept as such: enforced budgets
+    then stand in. A failure keeps the limits read before, marked unavailable, and never fails the sync."""
+    read_at = utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        found = client.list_spend_limits()
+    except AdminApiError as exc:
+        status = getattr(exc, "status", None)
+        if status in REFUSING_STATUSES:
+            document = {"status": "refused", "read_at": read_at, "error_code": exc.code, "limits": []}
+        else:
+            before = storage.guard.get_spend_limits(tenant, connection_id) or {}
+            document = {**before, "status": "unavailable", "error_code": exc.code, "limits": before.get("limits", [])}
+            logger.warning("spend limits not read", extra={"connection_id": connection_id, "error_code": exc.code})
+        storage.guard.put_spend_limits(tenant, connection_id, {"read_at": read_at, **document})
+        return
+    limits = [limit.model_dump() for limit in found]
+    storage.guard.put_spend_limits(tenant, connection_id, {"status": "ok", "read_at": read_at, "limits": limits})
+
+
+def connection_spend_limits(tenant: str, connection_id: str, *, storage: Storage | None = None) -> dict:
+    """The `spend_limits` of GET /integrations/anthropic/{id}: each limit's current period with the spend against it
+    and the day it is projected to be reached; enforced budgets stand in where Anthropic's can't be read."""
+    storage = storage or dynamodb_storage()
+    today = utc_now().date()
+    reader = _SpendReader(tenant, connection_id, today - timedelta(days=spend_limits.RUN_RATE_DAYS + 31), today,
+                          storage)  # fmt: skip
+    stored_budgets = [_budget(d) for d in storage.guard.list_budgets(tenant, [connection_id])]
+    read, rooms = _headrooms(tenant, connection_id, stored_budgets, reader, today, storage)
+    return {
+        "status": read.get("status", "not_read"),
+        "read_at": read.get("read_at"),
+        "error_code": read.get("error_code"),
+        "limits": [room.as_dict() for room in rooms],
+    }
+
+
+def _headrooms(
+    tenant: str,
+    connection_id: str,
+    stored_budgets: Sequence[Budget],
+    spend: _SpendReader,
+    today: date,
+    storage: Storage,
+) -> tuple[dict, list[spend_limits.Headroom]]:
+    read = storage.guard.get_spend_limits(tenant, connection_id) or {}
+    limits = spend_limits.limits_of(read, storage.directory.default_workspace(tenant, connection_id))
+    if read.get("status") != "ok":
+        limits += spend_limits.standing_in(stored_budgets)
+    rooms = []
+    for limit in limits:
+        scope = BudgetScope("workspace", limit.workspace_id) if limit.scope_type == "workspace" else ORGANIZATION
+        rooms.append(spend_limits.headroom(limit, spend.daily(scope), today))
+    return read, rooms
+
+
+def spend_history(
+    tenant: str, connection_id: str, first_day: date, last_day: date, *, storage: Storage | None = None
+) -> list[ScopeSpend]:
+    """The daily spend of every scope the anomaly rule watches, over a range (for backtesting the rule)."""
+    spend = _SpendReader(tenant, connection_id, first_day, last_day, storage or dynamodb_storage())
+    return [s for scope_type in WATCHED_SCOPES for s in spend.of(scope_type) if _watched(s.scope)]
+
+
+class _SpendReader:
+    """A connection's daily spend per scope over [first, last], one cost report per scope type, read when asked."""
+
+    def __init__(self, tenant: str, connection_id: str, first: date, last: date, storage: Storage) -> None:
+        self._args = (tenant, connection_id, first, last, storage)
+        self._by_type: dict[str, list[ScopeSpend]] = {}
+
+    def of(self, scope_type: str) -> list[ScopeSpend]:
+        if scope_type not in self._by_type:
+            self._by_type[scope_type] = _read_spend(scope_type, *self._args)
+        return self._by_type[scope_type]
+
+    def _find(self, scope: BudgetScope) -> ScopeSpend | None:
+        return next((s for s in self.of(scope.type) if s.scope.id == scope.id), None)
+
+    def daily(self, scope: BudgetScope) -> Mapping[date, Decimal]:
+        found = self._find(scope)
+        return found.daily if found else {}
+
+    def name(self, scope: BudgetScope) -> str | None:
+        found = self._find(scope)
+        return found.scope.name if found else None
+
+
+def _read_spend(
+    scope_type: str, tenant: str, connection_id: str, first: date, last: date, storage: Storage
+) -> list[ScopeSpend]:
+    dimension, id_field, name_field = budgets.SCOPE_DIMENSIONS[scope_type]
+    group_by = ("date", dimension) if dimension else ("date",)
+    body = read.connections_report(tenant, CostQuery(first, last, group_by), [connection_id], storage=storage)
+    by_scope: dict[str | None, dict[date, Decimal]] = {}
+    names: dict[str | None, str | None] = {}
+    for row in body["rows"]:
+        scope_id = row.get(id_field) if id_field else None
+        if scope_type == "actor" and row.get("actor") in (None, "unknown"):
+            continue  # no person to watch: spend without an actor, or one the analytics API doesn't name
+        day = date.fromisoformat(row["date"])
+        daily = by_scope.setdefault(scope_id, {})
+        daily[day] = daily.get(day, Decimal(0)) + Decimal(row.get("cost_usd") or 0)
+        name = row.get(name_field) if name_field else None
+        if scope_type == "actor":
+            name = name or row.get("actor_email")
+        names[scope_id] = name or names.get(scope_id)
+    return [ScopeSpend(Scope(scope_type, scope_id, names.get(scope_id)), daily) for scope_id, daily in by_scope.items()]
+
+
+def _watched(scope: Scope) -> bool:
+    """The anomaly rule watches keys, workspaces (the Default one too) and people, not the buckets of spend with no
+    key (Console, unattributed)."""
+    if scope.type == "api_key":
+        return scope.id is not None and scope.id not in report.SPECIAL_KEY_BUCKETS
+    return scope.id is not None or scope.type == "workspace"
+
+
+def _budget_bodies(tenant: str, found: Sequence[Budget], storage: Storage) -> list[dict]:
+    """The API bodies of budgets, each with its month's figures as of today, reading each connection's spend once
+    per scope type."""
+    today = utc_now().date()
+    first, _ = budgets.spend_window(today)
+    readers: dict[str, _SpendReader] = {}
+    crossed_at: dict[str, dict[int, str]] = {}
+    month = budgets.month_of(today)
+    for budget in found:
+        if budget.connection_id not in readers:
+            readers[budget.connection_id] = _SpendReader(tenant, budget.connection_id, first, today, storage)
+            for alert in storage.guard.list_alerts(tenant, [budget.connection_id]):
+                if alert["kind"] == "budget_threshold" and alert["window"]["from"].startswith(month):
+                    crossed_at.setdefault(alert.get("budget_id") or "", {})[alert["threshold"]] = alert["detected_at"]
+    bodies = []
+    for budget in found:
+        reader = readers[budget.connection_id]
+        figures = budgets.budget_month(budget, reader.daily(budget.scope), today)
+        bodies.append(budgets.budget_body(budget, figures, crossed_at.get(budget.budget_id, {})))
+    return bodies
+
+
+def _budget(document: Mapping) -> Budget:
+    scope = document["scope"]
+    return Budget(
+        budget_id=document["id"],
+        name=document["name"],
+        connection_id=document["connection_id"],
+        scope=BudgetScope(scope["type"], scope["id"]),
+        monthly_usd=Decimal(document["monthly_usd"]),
+        thresholds=tuple(document["thresholds"]),
+        enforced=bool(document.get("enforced", False)),
+    )
+
+
+def _key_facts(stored: Mapping) -> KeyFacts:
+    created = stored.get("created_at")
+    try:
+        created_at = datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
+    except ValueError:
+        created_at = None
+    return KeyFacts(status=stored.get("status"), created_at=created_at)
