@@ -1,6 +1,8 @@
 // Pump local dashboard: connect an Anthropic organization, follow its backfill, look at the spend.
 // Plain browser JavaScript, no build step and no third-party code. It talks only to the public API
 // (/integrations/anthropic…, /costs, /costs/exports), so it works against a deployed stack given its URL and a token.
+// The spend guard (budgets and alerts) lives in guard.js, which uses the helpers this file hands over as `window.Pump`
+// and reloads when this file says the page is refreshed (the `pump:refresh` and `pump:connections` events).
 "use strict";
 
 (() => {
@@ -535,6 +537,7 @@
     }
     $("connections-empty").hidden = state.connections.length > 0;
     $("spend-empty-text").textContent = emptyReason();
+    document.dispatchEvent(new CustomEvent("pump:connections"));
   }
 
   function upsertConnection(connection) {
@@ -711,6 +714,7 @@
     }
     state.spendLoading = true;
     state.spendLoadedAt = Date.now();
+    document.dispatchEvent(new CustomEvent("pump:refresh")); // the spend guard reloads with the spend
     $("spend").setAttribute("aria-busy", "true");
     try {
       await Promise.all([chart ? loadChart() : null, table ? loadTable() : null]);
@@ -1403,8 +1407,24 @@
       if (!document.hidden) poll();
     });
     renderRange(selectedRange());
-    poll();
+    // Deferred scripts all run before DOMContentLoaded: guard.js is listening by the time the first poll reports.
+    document.addEventListener("DOMContentLoaded", () => poll(), { once: true });
   }
+
+  // What guard.js (the budgets and alerts) shares with this file: one API client, one way to show amounts.
+  window.Pump = Object.freeze({
+    api,
+    el,
+    setStatus,
+    money,
+    formatUsd,
+    formatDateTime,
+    percentOf,
+    isoDay,
+    addDays,
+    productLabel,
+    connections: () => state.connections,
+  });
 
   start();
 })();
