@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pump_anthropic import wiring
 from pump_anthropic.clock import utc_now
-from pump_anthropic.exceptions import PumpError
+from pump_anthropic.exceptions import ConnectionDisconnectedError, PumpError
 from pump_anthropic.logic import guard, sync
 from pump_anthropic.observability import MetricUnit, logger, metrics
 from pump_anthropic.settings import settings
@@ -50,6 +50,8 @@ def check_spend(tenant_id: str, connection_id: str) -> None:
     stored): the next hourly sync checks again, and publishes whatever this one left unpublished."""
     try:
         outcome = guard.check_connection(tenant_id, connection_id, wiring.alert_bus().publish)
+    except ConnectionDisconnectedError:
+        return  # purged meanwhile: what the check wrote is deleted
     except PumpError as exc:
         logger.error("spend check failed", extra={"connection_id": connection_id, "error_code": exc.code})
         metrics.add_metric(name="SpendCheckFailures", unit=MetricUnit.Count, value=1)

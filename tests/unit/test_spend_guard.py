@@ -12,7 +12,7 @@ import pytest
 from pump_anthropic.domain import alerts, budgets
 from pump_anthropic.domain.alerts import KeyFacts, Scope, ScopeSpend, SpendPicture
 from pump_anthropic.domain.budgets import Budget, BudgetScope
-from pump_anthropic.exceptions import InvalidInputError, InvalidQueryError, NotFoundError
+from pump_anthropic.exceptions import ConnectionDisconnectedError, InvalidInputError, InvalidQueryError, NotFoundError
 from pump_anthropic.logic import guard
 from tests.support.builders import cost_item
 from tests.support.fake_storage import fake_storage
@@ -310,3 +310,13 @@ def test_a_budget_moved_to_another_connection_leaves_the_first(storage):
     guard.put_budget(TENANT, "research", {**BODY, "connection_id": "conn-2"}, storage=storage)
     listed = guard.list_budgets(TENANT, storage=storage)["budgets"]
     assert [(b["id"], b["connection_id"]) for b in listed] == [("research", "conn-2")]
+
+
+def test_a_check_that_a_purge_overtook_stops_and_leaves_the_purge_final(storage, monkeypatch):
+    guard.put_budget(TENANT, "research", BODY, storage=storage)
+    storage.connections.disconnect(TENANT, "conn-1", purging=True)
+    fenced: list[tuple] = []
+    monkeypatch.setattr(storage.connections, "purge_window", lambda *args: fenced.append(args) or 0)
+    with pytest.raises(ConnectionDisconnectedError):
+        guard.check_connection(TENANT, "conn-1", Bus().publish, now=NOW, storage=storage)
+    assert fenced == [(TENANT, "conn-1", TODAY, TODAY)]  # the connection's own partition: budgets, alerts, limits

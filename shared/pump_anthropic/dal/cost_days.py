@@ -11,7 +11,6 @@ content is unchanged is not written at all.
 
 from __future__ import annotations
 
-import base64
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -163,7 +162,7 @@ def _month_stamps(tenant_id: str, connection_id: str, month: str) -> tuple[dict[
             sk = raw["sk"]["S"]
             if sk == SUMMARY_SK:
                 body = raw["summary"]["B"]
-                summary = month_summary.decode(body if isinstance(body, bytes) else base64.b64decode(body))
+                summary = month_summary.decode(table.binary_value(body))
             elif sk.count("#") == 1:  # a day's head: DAY#{date}
                 digests[date.fromisoformat(sk[4:])] = raw["digest"]["S"]
         last_key = page.get("LastEvaluatedKey")

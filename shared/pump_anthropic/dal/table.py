@@ -228,10 +228,15 @@ def raw_items() -> list[dict[str, Any]]:
             return items
 
 
+def binary_value(value: bytes | str) -> bytes:
+    """A raw binary attribute's bytes: botocore gives bytes, a serialized item base64 text."""
+    return value if isinstance(value, bytes) else base64.b64decode(value)
+
+
 def _readable(value: dict[str, Any]) -> dict[str, Any]:
     if "B" not in value:
         return value
-    raw = value["B"] if isinstance(value["B"], bytes) else base64.b64decode(value["B"])
+    raw = binary_value(value["B"])
     try:
         # The first part of a day holds the start of the compressed stream: decompress what of it can be.
         return {"B": zlib.decompressobj().decompress(raw).decode("utf-8", errors="replace")}

@@ -49,14 +49,7 @@ class _Fold:
         folded = self.lines.get(key)
         if folded is None:
             folded = self.lines[key] = RollupLine(line.dims)
-        if line.cost_usd is not None:
-            folded.cost_usd = (folded.cost_usd or 0) + line.cost_usd
-        if line.list_cost_usd is not None:
-            folded.list_cost_usd = (folded.list_cost_usd or 0) + line.list_cost_usd
-        folded.tokens += line.tokens
-        folded.requests += line.requests
-        folded.unpriced_tokens += line.unpriced_tokens
-        folded.unpriced_requests += line.unpriced_requests
+        folded.absorb(line)
 
     def rows(self) -> list[list]:
         return [[source, *line.to_json()] for (source, _, _), line in sorted(self.lines.items(), key=_order)]

@@ -55,6 +55,17 @@ class RollupLine:
             if cost_usd is None:
                 self.unpriced_requests += quantity
 
+    def absorb(self, other: RollupLine) -> None:
+        """Add another line's figures to this one's (the dimensions are the caller's to match)."""
+        if other.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or Decimal(0)) + other.cost_usd
+        if other.list_cost_usd is not None:
+            self.list_cost_usd = (self.list_cost_usd or Decimal(0)) + other.list_cost_usd
+        self.tokens += other.tokens
+        self.requests += other.requests
+        self.unpriced_tokens += other.unpriced_tokens
+        self.unpriced_requests += other.unpriced_requests
+
     def to_json(self) -> list:
         cost = None if self.cost_usd is None else format(self.cost_usd, "f")
         figures = [cost, self.tokens, self.requests, self.unpriced_tokens, self.unpriced_requests]

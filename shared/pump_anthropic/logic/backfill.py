@@ -19,6 +19,7 @@ from pump_anthropic.exceptions import (
 )
 from pump_anthropic.logic import sources
 from pump_anthropic.logic.pull import ClientFactory
+from pump_anthropic.logic.purge_fence import fence_out_purge
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
 logger = logging.getLogger(__name__)
@@ -106,15 +107,6 @@ class ChunkResult:
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
-
-
-def fence_out_purge(storage: Storage, tenant_id: str, connection_id: str, first_day: date, last_day: date) -> None:
-    """A purge is final: if one took the connection while this worker pulled and wrote, delete what the worker
-    wrote (its window's days, the names and chunk records) and stop. Checked after the writes, and purge marks the
-    connection before it lists what to delete, so whichever lands last, nothing of the worker's outlives the purge."""
-    if storage.connections.being_purged(tenant_id, connection_id):
-        storage.connections.purge_window(tenant_id, connection_id, first_day, last_day)
-        raise ConnectionDisconnectedError("The connection was purged while this ran; what it wrote is deleted.")
 
 
 def run_chunk(

@@ -21,6 +21,7 @@ from pump_anthropic.domain.budgets import Budget, BudgetScope
 from pump_anthropic.domain.report import CostQuery, parse_cost_query
 from pump_anthropic.exceptions import AdminApiError, NotFoundError
 from pump_anthropic.logic import quotas, read
+from pump_anthropic.logic.purge_fence import fence_out_purge
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
 logger = logging.getLogger(__name__)
@@ -122,7 +123,8 @@ def check_connection(
     storage: Storage | None = None,
 ) -> GuardOutcome:
     """Raise what holds for the connection as of now, store each new alert once, and publish every stored alert
-    not yet published (a publish that failed on an earlier check is tried again here)."""
+    not yet published (a publish that failed on an earlier check is tried again here). A purge that took the
+    connection meanwhile wins: what the check wrote is deleted (ConnectionDisconnectedError)."""
     storage = storage or dynamodb_storage()
     now = now or utc_now()
     rules = rules or AlertRules()
@@ -148,6 +150,7 @@ def check_connection(
     published = publish(tenant, [{k: v for k, v in a.items() if k != "published"} for a in waiting]) if waiting else []
     for alert_id in published:
         storage.guard.mark_published(tenant, connection_id, alert_id)
+    fence_out_purge(storage, tenant, connection_id, today, today)
     if len(published) < len(waiting):
         logger.error("alerts left unpublished", extra={"connection_id": connection_id,
                                                        "unpublished": len(waiting) - len(published)})  # fmt: skip

@@ -24,9 +24,10 @@ from pump_anthropic.domain.records import ConnectionRecord, DayWriteFigures
 from pump_anthropic.exceptions import ConnectionDisconnectedError, PumpError
 from pump_anthropic.logic import sources
 from pump_anthropic.logic.audit import audit_day
-from pump_anthropic.logic.backfill import BACKFILL_DAYS, fence_out_purge
+from pump_anthropic.logic.backfill import BACKFILL_DAYS
 from pump_anthropic.logic.guard import refresh_spend_limits
 from pump_anthropic.logic.pull import ClientFactory
+from pump_anthropic.logic.purge_fence import fence_out_purge
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
 logger = logging.getLogger(__name__)
@@ -156,7 +157,6 @@ def sync_connection(
             totals = _add(totals, pulled, figures)
             coverage += sources.coverage_of(pulled)["sources"]
             refreshed = pulled.data_refreshed_at or refreshed
-        fence_out_purge(storage, tenant_id, connection_id, start, end)
         if daily:
             audit = audit_day(storage, tenant_id, connection_id, key, client_factory, deadline, today, reread_days)
             totals = replace(
@@ -167,6 +167,7 @@ def sync_connection(
             with client_factory(key, deadline) as client:
                 refresh_spend_limits(storage, tenant_id, connection_id, client)
                 totals = replace(totals, anthropic_requests=totals.anthropic_requests + client.request_count)
+        fence_out_purge(storage, tenant_id, connection_id, start, end)
     except ConnectionDisconnectedError:
         return SyncOutcome("skipped")  # purged while it ran: what it wrote is deleted
     except PumpError as exc:
