@@ -104,6 +104,12 @@ def test_the_status_order_is_exceeded_then_warning_then_forecast_over():
     assert budgets.budget_month(budget(), {}, TODAY).status == "ok"
 
 
+def test_a_runaway_day_counts_in_full_in_the_forecast():
+    daily = {TODAY - timedelta(days=n): Decimal("10") for n in range(1, 8)} | {TODAY: Decimal("500")}
+    # Mar 3..9 complete (70), today as spent (500), then $10 a day for Mar 11..31 (21 days).
+    assert budgets.budget_month(budget(), daily, TODAY).forecast_month_end == Decimal("70") + 500 + 10 * 21
+
+
 def test_the_forecast_is_never_below_month_to_date():
     month = budgets.budget_month(budget(), {TODAY: Decimal("500")}, TODAY)
     assert month.forecast_month_end == Decimal("500")

@@ -99,8 +99,9 @@ class Budget(BaseModel):
     month: str = Field(description="YYYY-MM, the current UTC month")
     month_to_date_usd: str = Field(description="Exact; what GET /costs gives for the scope, connection and month")
     forecast_month_end_usd: str = Field(
-        description="Spend of the month's complete days plus the mean of the last 7 complete UTC days for each day "
-        "left including today; never below month_to_date_usd"
+        description="The month's complete days, then today at the run-rate (the mean of the last 7 complete UTC days) "
+        "or at what it has spent so far if more, then the run-rate for each day after today; never below "
+        "month_to_date_usd"
     )
     status: Literal["ok", "forecast_over", "warning", "exceeded"] = Field(
         description="exceeded: month-to-date ≥ the budget; warning: a threshold reached; forecast_over: the forecast "

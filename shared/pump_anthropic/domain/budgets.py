@@ -182,15 +182,17 @@ def budget_month(budget: Budget, daily: Mapping[date, Decimal], today: date) -> 
     """The budget's month as of `today` from the scope's daily spend (`daily`, covering `spend_window(today)`;
     a missing day spent nothing).
 
-    The forecast is the spend of the month's complete days plus the run-rate (the mean of the last RUN_RATE_DAYS
-    complete UTC days, before today) for every day left including today, and never below the month-to-date."""
+    The forecast is the spend of the month's complete days, then today at the run-rate (the mean of the last
+    RUN_RATE_DAYS complete UTC days, before today) or at what it has spent so far if that is more, then the run-rate
+    for each day after today; so it is never below the month-to-date, and a runaway day counts in full."""
     first, last = month_bounds(today)
     month_to_date = sum((v for d, v in daily.items() if first <= d <= today), Decimal(0))
     complete = sum((v for d, v in daily.items() if first <= d < today), Decimal(0))
     recent = [daily.get(today - timedelta(days=n), Decimal(0)) for n in range(1, RUN_RATE_DAYS + 1)]
     run_rate = sum(recent, Decimal(0)) / RUN_RATE_DAYS
-    days_left = (last - today).days + 1
-    forecast = max(month_to_date, (complete + run_rate * days_left).quantize(Decimal("0.01")))
+    today_so_far = month_to_date - complete
+    projected = complete + max(today_so_far, run_rate) + run_rate * (last - today).days
+    forecast = max(month_to_date, projected.quantize(Decimal("0.01")))
     crossed = tuple(t for t in budget.thresholds if month_to_date * 100 >= budget.monthly_usd * t)
     return BudgetMonth(month_of(today), month_to_date, forecast, _status(budget, month_to_date, forecast, crossed),
                        crossed)  # fmt: skip
