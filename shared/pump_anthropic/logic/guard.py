@@ -231,7 +231,12 @@ class _SpendReader:
 
     def of(self, scope_type: str) -> list[ScopeSpend]:
         if scope_type not in self._by_type:
-            self._by_type[scope_type] = _read_spend(scope_type, *self._args)
+            if scope_type == "organization":
+                # The workspaces' rows add up to the total exactly (every row has a workspace, the Default one's
+                # null): one report fewer.
+                self._by_type[scope_type] = [_total(self.of("workspace"))]
+            else:
+                self._by_type[scope_type] = _read_spend(scope_type, *self._args)
         return self._by_type[scope_type]
 
     def _find(self, scope: BudgetScope) -> ScopeSpend | None:
@@ -244,6 +249,14 @@ class _SpendReader:
     def name(self, scope: BudgetScope) -> str | None:
         found = self._find(scope)
         return found.scope.name if found else None
+
+
+def _total(spend: Sequence[ScopeSpend]) -> ScopeSpend:
+    daily: dict[date, Decimal] = {}
+    for each in spend:
+        for day, amount in each.daily.items():
+            daily[day] = daily.get(day, Decimal(0)) + amount
+    return ScopeSpend(Scope("organization", None, None), daily)
 
 
 def _read_spend(
