@@ -8,9 +8,11 @@ import io
 import os
 import re
 import subprocess
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -19,7 +21,7 @@ import pytest
 from pump_anthropic.api import costs as cost_routes
 from pump_anthropic.dal import connections as stored_connections
 from pump_anthropic.dal import cost_days, directory
-from pump_anthropic.domain.focus import COLUMNS
+from pump_anthropic.domain.focus import COLUMNS, UNIT_PRICE_DIGITS
 from pump_anthropic.domain.normalize import CostItem
 
 pytestmark = pytest.mark.network
@@ -99,6 +101,21 @@ def focus_validator(csv_path: Path, criteria: tuple[str, ...]) -> Validation:
     return Validation(total, passed, failed, failed_rules, result.stdout)
 
 
+def assert_unit_prices_reproduce_costs(rows: list[dict[str, str]]) -> None:
+    """Unit price × PricingQuantity is the cost: exactly where the quotient terminates, else within 5e-12 relative
+    (a 12-digit rounding, flagged x_UnitPriceExact=false); never a 28-digit division remainder."""
+    assert rows
+    for row in rows:
+        for price_column, cost_column in (("ListUnitPrice", "ListCost"), ("ContractedUnitPrice", "ContractedCost")):
+            price, cost = Decimal(row[price_column]), Fraction(row[cost_column])
+            gap = abs(Fraction(price) * Fraction(row["PricingQuantity"]) - cost)
+            if row["x_UnitPriceExact"] == "true":
+                assert gap == 0, row
+            else:
+                assert len(price.normalize().as_tuple().digits) <= UNIT_PRICE_DIGITS, row
+                assert gap <= Fraction(5, 10**12) * cost, row
+
+
 def export(stack, first_day: str, last_day: str, **params) -> tuple:
     query = urlencode({"from": first_day, "to": last_day, **params})
     response = stack.call("GET", f"/costs/export?{query}")
@@ -140,6 +157,8 @@ def test_export_of_a_real_backfill_passes_focus_validator(stack, tmp_path):
     assert {r["x_ServiceTier"] for r in unknown} == {"priority"}
     # And web search and code execution have their own SKUs
     assert {"web_search", "code_execution"} <= {r["SkuId"] for r in rows}
+    # And every unit price is the rate charged: unit price × PricingQuantity gives back the cost
+    assert_unit_prices_reproduce_costs(rows)
 
     # And focus-validator finds no failure it could be spared
     csv_path = tmp_path / "export.csv"
@@ -288,6 +307,7 @@ def test_analytics_days_export_list_and_net_cost_and_pass_focus_validator(make_s
     assert {r["x_AllocationMethod"] for r in rows} == {"billed"}
     assert {"user_actor", "service_account_actor"} <= {r["x_ActorType"] for r in rows}
     assert "claude_code" in {r["x_Product"] for r in rows}
+    assert_unit_prices_reproduce_costs(rows)
     csv_path = tmp_path / "analytics-by-key.csv"
     csv_path.write_text(response.body, encoding="utf-8", newline="")
     validation = focus_validator(csv_path, CRITERIA)
@@ -314,3 +334,25 @@ def test_analytics_days_export_list_and_net_cost_and_pass_focus_validator(make_s
     net = sum((Decimal(r["BilledCost"]) for r in listed), Decimal(0))
     assert (Decimal(priced["list_cost_usd"]), Decimal(priced["cost_usd"])) == (list_cost, net)
     assert Decimal(priced["discount_usd"]) == list_cost - net > 0
+
+    # One ChargeDescription form and one model identity on both sides of the stitch: a line (SKU, tier, context
+    # window) read from the legacy reports (global routing) and from the analytics API (standard speed) reads the same.
+    assert_unit_prices_reproduce_costs(rows)
+    described: dict[tuple, set[tuple[str, str]]] = defaultdict(set)
+    for r in rows:
+        if (
+            r["x_CostKnown"] == "true"
+            and r["x_InferenceGeo"] in ("", "global", "not_available")
+            and r["x_Speed"]
+            in (
+                "",
+                "standard",
+            )
+        ):
+            line = (r["SkuId"], r["x_ServiceTier"], r["x_ContextWindow"])
+            described[line].add((r["x_ListCostSource"], r["ChargeDescription"], r["x_Model"], r["x_ModelFamily"]))
+    on_both_sides = [seen for seen in described.values() if {s[0] for s in seen} == {"list_amount", "BilledCost"}]
+    assert on_both_sides
+    assert all(len({s[1:] for s in seen}) == 1 for seen in on_both_sides), on_both_sides
+    assert not any(re.search(r"-\d{8}$", r["x_Model"]) for r in rows if r["x_Model"])
+    assert any(re.search(r"-\d{8}$", r["x_ModelId"]) for r in rows if r["x_ListCostSource"] == "BilledCost")

@@ -45,7 +45,8 @@ TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 
 
 def item(description: str) -> CostItem:
-    return cost_item(description=description, workspace_id="wrkspc_x")
+    # The FOCUS ChargeDescription is built from the model id (Anthropic's text), so the payload rides there too.
+    return cost_item(description=description, model=description, workspace_id="wrkspc_x")
 
 
 def cells(lines) -> list[list[str]]:
@@ -72,10 +73,9 @@ def test_the_focus_export_neutralises_every_free_text_column(payload):
     rows = cells(focus_csv_lines([source], {"wrkspc_x": payload}))
     assert_no_formula(rows)
     header, row = rows[0], rows[1]
-    named = {
-        column: row[header.index(column)] for column in ("BillingAccountName", "SubAccountName", "ChargeDescription")
-    }
+    named = {column: row[header.index(column)] for column in ("BillingAccountName", "SubAccountName", "x_ModelId")}
     assert named == dict.fromkeys(named, "'" + payload)  # still readable: the payload behind an apostrophe
+    assert row[header.index("ChargeDescription")] == "'" + payload + " Usage - Output Tokens"
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)

@@ -8,7 +8,7 @@ is never passed off as known):
 
 * Unknown cost (priority tier: usage without a cost row, `cost_usd is None`). FOCUS 1.2 requires BilledCost,
   EffectiveCost, ListCost and ContractedCost on every row, so the row is kept (the usage is real) with those four at
-  `0.0` as placeholders, `x_CostKnown=false`, null unit prices, and a ChargeDescription that says Anthropic's cost
+  `0.0` as placeholders, `x_CostKnown=false`, `0.0` unit prices, and a ChargeDescription that says Anthropic's cost
   report does not price it. Summing BilledCost therefore gives the cost Anthropic reports; a consumer that needs the
   whole spend must treat `x_CostKnown=false` rows as "cost unknown", never as free.
 * Unknown quantity (code execution, which the usage report does not measure, or a cost row no usage row matched).
@@ -17,8 +17,20 @@ is never passed off as known):
   (nothing was measured) and `x_QuantityKnown=false`.
 * ListCost: days from the analytics API carry Anthropic's list amount: ListCost is it, and BilledCost,
   EffectiveCost and ContractedCost the net amount (post-discount, pre-credit). The legacy cost report carries no list
-  price, so on its days ListCost = BilledCost (`x_ListCostSource` says which). ListUnitPrice/ContractedUnitPrice are
-  those costs per PricingUnit (effective prices, not price-list lookups).
+  price, so on its days ListCost = BilledCost (`x_ListCostSource` says which).
+* Unit prices. ListUnitPrice/ContractedUnitPrice are the rate Anthropic charged: those costs per PricingUnit
+  (effective prices, not price-list lookups), so unit price × PricingQuantity = cost as FOCUS requires. The
+  quotient is exact when it terminates within 28 significant digits (the rate card's rule, `rates.py`). When
+  Anthropic rounded the amount (or a line blends two prices) it does not terminate: the price is then the quotient
+  rounded half-even to `UNIT_PRICE_DIGITS` significant digits, so unit price × PricingQuantity is within 5e-12 of
+  the cost, relative (focus-validator 2.2.1 accepts 1e-9 × max(|cost|, 1)); `x_UnitPriceExact` says which.
+* One form of ChargeDescription for every source (the analytics API has no description; the legacy cost report's
+  own wording is not kept): `{model} Usage - {SkuMeter}` plus, in brackets, what changes the price (tier, long
+  context, US inference, fast mode). The model is the canonical one (dated ids and aliases name one model), as in
+  x_Model, SkuId and SkuPriceId; x_ModelId keeps the id as the source reported it.
+* FOCUS 1.5 anticipated (docs/focus.md): x_ModelId/x_ModelDeveloper/x_ModelFamily/x_ModelVersion and
+  x_TokenDirection/x_TokenCacheAction carry the draft's SkuPriceDetails properties as columns, and SkuPriceDetails
+  carries them too, `x_`-prefixed as FOCUS 1.2 requires of properties it does not define.
 * Who and what (analytics days): x_Speed on every row; x_ActorType/x_ActorId/x_ActorName and x_Product on the rows
   of the per-API-key export, whose x_ApiKeyId is then Anthropic's billed key (x_AllocationMethod `billed`).
 * InvoiceId is null: the Admin API exposes no invoices. (focus-validator 2.2.1 then reports InvoiceId-C-005-C,
@@ -30,11 +42,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 from pump_anthropic.domain.calendar import day_start, next_month
+from pump_anthropic.domain.model_identity import model_identity
 from pump_anthropic.domain.normalize import UNIT_REQUESTS, UNIT_TOKENS, CostItem
+from pump_anthropic.domain.rates import exact_quotient
 
 ANTHROPIC = "Anthropic"
 SERVICE_NAME = "Claude API"
@@ -59,6 +73,21 @@ SKU_METERS = {
     "cache_creation.ephemeral_1h_input_tokens": "Cache Write 1h Tokens",
 }
 COST_TYPE_METERS = {"web_search": "Web Search Requests", "code_execution": "Code Execution"}
+# FOCUS 1.5 draft (FOCUS_Spec pull request #2606): TokenDirection "Input" | "Output"; TokenCacheAction "Uncached" |
+# "Read" | "Write" | "Other", for tokens consumed from a request (input), so output tokens have none.
+TOKEN_FACETS = {
+    "uncached_input_tokens": ("Input", "Uncached"),
+    "cache_read_input_tokens": ("Input", "Read"),
+    "cache_creation.ephemeral_5m_input_tokens": ("Input", "Write"),
+    "cache_creation.ephemeral_1h_input_tokens": ("Input", "Write"),
+    "output_tokens": ("Output", None),
+}
+# What the description adds in brackets; a value not listed (e.g. a new tier) is shown title-cased.
+BASE_VALUES = frozenset({"standard", "0-200k", "global", "not_available"})
+QUALIFIERS = {"200k-1M": "Long Context", "us": "US", "priority_on_demand": "Priority On-Demand"}
+NO_MODEL = "Claude API"
+# Significant digits of a unit price whose exact quotient does not terminate (see the module's docstring).
+UNIT_PRICE_DIGITS = 12
 # Per-request and per-container prices do not depend on the model, so these SKUs are not per model.
 MODEL_INDEPENDENT_COST_TYPES = frozenset(COST_TYPE_METERS)
 
@@ -129,6 +158,13 @@ EXTENSION_COLUMNS = (
     "x_ActorId",
     "x_ActorName",
     "x_Product",
+    "x_ModelId",
+    "x_ModelDeveloper",
+    "x_ModelFamily",
+    "x_ModelVersion",
+    "x_TokenDirection",
+    "x_TokenCacheAction",
+    "x_UnitPriceExact",
 )
 COLUMNS = FOCUS_COLUMNS + EXTENSION_COLUMNS
 
@@ -177,6 +213,7 @@ def _pricing(item: CostItem) -> _Pricing:
     unit = UNITS.get(item.unit or "")
     # A zero quantity cannot carry a non-zero cost as a unit price, so it counts as not measured.
     measured = unit is not None and item.quantity is not None and (item.quantity > 0 or not item.cost_usd)
+    measured = measured and (item.quantity > 0 or not item.list_cost_usd)
     if not measured:
         return _Pricing(Decimal(1), UNMEASURED_PRICING_UNIT, None, None)
     consumed_unit, pricing_unit, per_pricing_unit = unit
@@ -184,8 +221,17 @@ def _pricing(item: CostItem) -> _Pricing:
     return _Pricing(quantity / per_pricing_unit, pricing_unit, quantity, consumed_unit)
 
 
-def _unit_price(cost: Decimal, pricing_quantity: Decimal) -> Decimal:
-    return cost / pricing_quantity if pricing_quantity else Decimal(0)
+def unit_price(cost: Decimal, pricing_quantity: Decimal) -> tuple[Decimal, bool]:
+    """(cost ÷ pricing_quantity, exact): exact when it terminates within 28 significant digits, else rounded
+    half-even to UNIT_PRICE_DIGITS significant digits (decimal division is correctly rounded: no float, no residue)."""
+    if not pricing_quantity:
+        return Decimal(0), True  # a measured zero quantity, which then has a zero cost
+    exact = exact_quotient(cost, pricing_quantity)
+    if exact is not None:
+        return exact, True
+    with localcontext() as ctx:
+        ctx.prec, ctx.rounding = UNIT_PRICE_DIGITS, ROUND_HALF_EVEN
+        return cost / pricing_quantity, False
 
 
 def sku_meter(item: CostItem) -> str | None:
@@ -196,10 +242,11 @@ def sku_meter(item: CostItem) -> str | None:
 
 
 def sku_id(item: CostItem) -> str:
-    """`{model}/{token_type}` for tokens; `web_search` / `code_execution` (one price whatever the model)."""
+    """`{canonical model}/{token_type}` for tokens; `web_search` / `code_execution` (one price whatever the model)."""
     if item.cost_type in MODEL_INDEPENDENT_COST_TYPES:
         return item.cost_type
-    return "/".join(p for p in (item.model, item.token_type or item.cost_type) if p) or "unknown"
+    model = model_identity(item.model)
+    return "/".join(p for p in (model and model.canonical_id, item.token_type or item.cost_type) if p) or "unknown"
 
 
 def sku_price_id(item: CostItem) -> str:
@@ -213,16 +260,26 @@ def sku_price_id(item: CostItem) -> str:
 
 
 def _price_details(item: CostItem) -> str:
-    details = {
-        "model": item.model,
-        "token_type": item.token_type,
-        "cost_type": item.cost_type,
-        "service_tier": item.service_tier,
-        "context_window": item.context_window,
-        "inference_geo": item.inference_geo,
-    }
+    """What SkuPriceId's parts mean, keyed `x_` + PascalCase (FOCUS 1.2 reserves other keys for its own properties);
+    only what is the same on every row of the SkuPriceId, so the canonical model and never the reported id."""
     if item.cost_type in MODEL_INDEPENDENT_COST_TYPES:
-        details = {"cost_type": item.cost_type}
+        return json.dumps({"x_CostType": item.cost_type})
+    model = model_identity(item.model)
+    direction, cache_action = TOKEN_FACETS.get(item.token_type or "", (None, None))
+    details = {
+        "x_Model": model and model.canonical_id,
+        "x_ModelDeveloper": model and model.developer,
+        "x_ModelFamily": model and model.family,
+        "x_ModelVersion": model and model.version,
+        "x_CostType": item.cost_type,
+        "x_TokenType": item.token_type,
+        "x_TokenDirection": direction,
+        "x_TokenCacheAction": cache_action,
+        "x_ServiceTier": item.service_tier,
+        "x_ContextWindow": item.context_window,
+        "x_InferenceGeo": item.inference_geo,
+        "x_Speed": item.speed,
+    }
     return json.dumps({k: v for k, v in details.items() if v is not None}, sort_keys=True)
 
 
@@ -230,10 +287,19 @@ def _region(item: CostItem) -> str | None:
     return item.inference_geo if item.inference_geo not in (None, "global", "not_available") else None
 
 
-def _description(item: CostItem) -> str:
+def _qualifier(value: str) -> str:
+    return QUALIFIERS.get(value) or value.replace("_", " ").title()
+
+
+def charge_description(item: CostItem) -> str:
+    """One form for both sources, from the line's fields: "Claude Sonnet 4.6 Usage - Input Tokens (Batch, US)"."""
+    model = model_identity(item.model)
+    price_parts = (item.service_tier, item.context_window, item.inference_geo, item.speed)
+    qualifiers = ", ".join(_qualifier(p) for p in price_parts if p and p not in BASE_VALUES)
+    what = f"{model.display_name if model else NO_MODEL} Usage - {sku_meter(item) or 'Other'}"
+    what += f" ({qualifiers})" if qualifiers else ""
     if item.cost_known:
-        return item.description or " ".join(p for p in (item.model, sku_meter(item)) if p)
-    what = " ".join(p for p in (item.model, sku_meter(item), f"({item.service_tier} tier)") if p)
+        return what
     return f"{what}: usage reported, cost not reported by Anthropic's cost report; the 0.0 costs are placeholders"
 
 
@@ -251,7 +317,10 @@ def to_focus_row(item: CostItem, context: BillingContext) -> dict[str, Any]:
     pricing = _pricing(item)
     cost = item.cost_usd if item.cost_known else Decimal(0)
     list_cost = item.list_cost_usd if item.list_cost_usd is not None else cost
-    unit_price = _unit_price(cost, pricing.pricing_quantity)
+    list_unit_price, list_exact = unit_price(list_cost, pricing.pricing_quantity)
+    contracted_unit_price, contracted_exact = unit_price(cost, pricing.pricing_quantity)
+    model = model_identity(item.model)
+    direction, cache_action = TOKEN_FACETS.get(item.token_type or "", (None, None))
     analytics = item.list_cost_usd is not None
     region = _region(item)
     workspace = workspace_name(item, context)
@@ -270,7 +339,7 @@ def to_focus_row(item: CostItem, context: BillingContext) -> dict[str, Any]:
         "ChargePeriodEnd": _iso(charge_start + timedelta(days=1)),
         "ChargeCategory": "Usage",
         "ChargeClass": None,
-        "ChargeDescription": _description(item),
+        "ChargeDescription": charge_description(item),
         "ChargeFrequency": "Usage-Based",
         "ServiceName": SERVICE_NAME,
         "ServiceCategory": "AI and Machine Learning",
@@ -284,8 +353,8 @@ def to_focus_row(item: CostItem, context: BillingContext) -> dict[str, Any]:
         "SkuPriceId": sku_price_id(item),
         "SkuMeter": sku_meter(item),
         "SkuPriceDetails": _price_details(item),
-        "ListUnitPrice": _unit_price(list_cost, pricing.pricing_quantity),
-        "ContractedUnitPrice": unit_price,
+        "ListUnitPrice": list_unit_price,
+        "ContractedUnitPrice": contracted_unit_price,
         "PricingQuantity": pricing.pricing_quantity,
         "PricingUnit": pricing.pricing_unit,
         "PricingCategory": "Standard",
@@ -304,7 +373,7 @@ def to_focus_row(item: CostItem, context: BillingContext) -> dict[str, Any]:
         "x_CostKnown": item.cost_known,
         "x_QuantityKnown": pricing.measured,
         "x_ListCostSource": "list_amount" if analytics else "BilledCost",
-        "x_Model": item.model,
+        "x_Model": model and model.canonical_id,
         "x_TokenType": item.token_type,
         "x_CostType": item.cost_type,
         "x_ServiceTier": item.service_tier,
@@ -320,4 +389,11 @@ def to_focus_row(item: CostItem, context: BillingContext) -> dict[str, Any]:
         "x_ActorId": context.actor_id,
         "x_ActorName": context.actor_name,
         "x_Product": context.product,
+        "x_ModelId": item.model,
+        "x_ModelDeveloper": model and model.developer,
+        "x_ModelFamily": model and model.family,
+        "x_ModelVersion": model and model.version,
+        "x_TokenDirection": direction,
+        "x_TokenCacheAction": cache_action,
+        "x_UnitPriceExact": list_exact and contracted_exact,
     }
