@@ -36,6 +36,12 @@ class InvalidQueryError(InvalidInputError):
     code = "invalid_query"
 
 
+class NoHourlyDataError(InvalidQueryError):
+    """group_by=hour over days never read hour by hour (only yesterday and today are)."""
+
+    code = "no_hourly_data"
+
+
 class StandardKeyNotAllowedError(InvalidInputError):
     code = "standard_key_not_allowed"
 

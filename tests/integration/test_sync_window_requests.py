@@ -127,7 +127,8 @@ def test_an_hourly_sync_on_the_2nd_asks_as_often_as_mid_month_and_stores_the_rep
     assert mid_record["window_start"] == "2026-11-12"
     # The same requests, path by path: one query set over the window, whatever months it spans.
     assert second_hourly == mid_hourly
-    assert sum(second_hourly.values()) == 3  # auto: price, price_usage, who; legacy: cost, usage, usage by key
+    # auto: price, price_usage, who, and yesterday's and today's hours; legacy: cost, usage, usage by key.
+    assert sum(second_hourly.values()) == (4 if synced.source == "auto" else 3)
     assert second_daily == mid_daily
     # The days stored equal what Anthropic reports for them, to the last decimal (on auto the first sync re-read
     # the trailing 30 days, from 11-02).
@@ -147,8 +148,8 @@ def test_a_catch_up_across_three_months_takes_as_many_pulls_as_one_across_two(sy
     assert (three_record["window_start"], two_record["window_start"]) == ("2026-10-24", "2026-10-12")
     # Two 31-day spans each (not one pull per calendar month): the same requests, path by path.
     assert from_three == from_two
-    if synced.source == "auto":  # each span: /cost twice (price, who), /usage once (price_usage)
-        assert (from_three[ANALYTICS_COST], from_three[ANALYTICS_USAGE]) == (4, 2)
+    if synced.source == "auto":  # each span: /cost twice (price, who), /usage once (price_usage); the hours once
+        assert (from_three[ANALYTICS_COST], from_three[ANALYTICS_USAGE]) == (5, 2)
     else:  # each span: the cost report once
         assert from_three[COST_REPORT] == 2
     # ...and the 40 days stored exactly as reported, across both spans and all three months.

@@ -25,6 +25,8 @@ EMPTY_TOTAL = {
 def combinable(dims) -> bool:
     """Whether GET /costs takes these dimensions together: actor and product never combine with the price grain
     (the analytics API reports them in separate breakdowns)."""
+    if "hour" in dims and not set(dims) <= report.HOURLY_GROUP_BY:
+        return False  # hours are read by workspace and API key only
     return not (set(dims) & {"actor", "product"} and set(dims) & report.PRICE_DIMENSIONS)
 
 

@@ -18,7 +18,11 @@ SEMANTIC_REFUSALS = {
     "invalid_query": re.compile(
         r"'from' must be on or before 'to'|The date range may cover at most|Each group_by value may appear only once"
         r"|group_by can't combine|The page cursor is not one this query returned"
+        # group_by=hour: which dimensions go with it, and exports being by day.
+        r"|group_by=hour combines only with|Exports are by day"
     ),
+    # group_by=hour over days the sync did not read hour by hour (the schema can't know which days have hours).
+    "no_hourly_data": re.compile(r"No hourly cost for this range"),
     "invalid_request": re.compile(r"'connection_id' must name one of your Anthropic connections"),
     "key_rejected": re.compile(r"."),
     "key_lacks_permission": re.compile(r"."),

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
-from pump_anthropic.domain import day_docs
+from pump_anthropic.domain import day_docs, hourly
 from pump_anthropic.domain.allocation import KeyShare, home_workspace
 from pump_anthropic.domain.calendar import instant_text
 from pump_anthropic.domain.normalize import CostItem
@@ -224,6 +224,7 @@ class FakeCosts:
     def __init__(self) -> None:
         self.days: dict[tuple[str, str], dict[date, dict[str, list]]] = {}
         self.cursors: dict[tuple[str, str], date] = {}
+        self.hours: dict[tuple[str, str], dict[date, hourly.StoredHours]] = {}
 
     def get_sync_cursor(self, tenant_id: str, connection_id: str) -> date | None:
         return self.cursors.get((tenant_id, connection_id))
@@ -257,10 +258,31 @@ class FakeCosts:
                     figures.unchanged += 1
                 else:
                     figures.written += 1
+                    figures.changed_days.append(day)
             elif old is not None:
                 figures.deleted += 1
+                figures.changed_days.append(day)
             day += timedelta(days=1)
         return figures
+
+    def store_hours(self, tenant_id, connection_id, days) -> int:
+        stored = self.hours.setdefault((tenant_id, connection_id), {})
+        written = 0
+        for day, lines in days.items():
+            new = hourly.encode(day, lines)
+            if day not in stored or stored[day].digest != new.digest:
+                stored[day], written = new, written + 1
+        return written
+
+    def drop_hours(self, tenant_id, connection_id, days) -> None:
+        for day in days:
+            self.hours.get((tenant_id, connection_id), {}).pop(day, None)
+
+    def iter_hour_rollups(self, tenant_id, connection_ids, first_day, last_day) -> Iterator[StoredRollup]:
+        for connection_id in connection_ids:
+            for day, stored in sorted(self.hours.get((tenant_id, connection_id), {}).items()):
+                if first_day <= day <= last_day:
+                    yield hourly.rollup(day, connection_id, day_docs.decode_day([stored.body]))
 
     def iter_cost_items(self, tenant_id, connection_id, first_day, last_day) -> Iterator[CostItem]:
         for day, projections in sorted(self.days.get((tenant_id, connection_id), {}).items()):

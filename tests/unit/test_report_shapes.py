@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from pump_anthropic.domain.analytics_days import WHO_LINE_DIMENSIONS
+from pump_anthropic.domain.hourly import HOUR_DIMENSIONS
 from pump_anthropic.domain.records import StoredRollup
 from pump_anthropic.domain.report import GROUP_BY_DIMENSIONS, build_cost_report, parse_cost_query
 from pump_anthropic.domain.rollups import KEY_LINE_DIMENSIONS, LINE_DIMENSIONS, RollupLine
@@ -140,7 +141,27 @@ GROUPINGS = [
     ("api_key_id", "workspace_id", "date"),
     ("model_id", "token_type", "service_tier"),
     ("date", "token_type", "service_tier"),
+    ("hour", "workspace_id"),
+    ("date", "hour", "api_key_id"),
 ]
+
+
+def hour_rollups() -> list[StoredRollup]:
+    """Hourly rollups of two analytics days (cost only, by workspace and API key)."""
+    return [
+        StoredRollup(
+            day,
+            "conn_1",
+            HOUR_DIMENSIONS,
+            [
+                RollupLine((f"{day.isoformat()}T0{h}:00:00Z", ws, key), Decimal(h), list_cost_usd=Decimal(h + 1))
+                for h, ws, key in ((1, "wrkspc_a", "apikey_1"), (2, None, "console"))
+            ],
+            source="analytics",
+            tokens_known=False,
+        )
+        for day in (JAN_1, JAN_2)
+    ]
 
 
 def who_rollups() -> list[StoredRollup]:
@@ -197,8 +218,8 @@ def who_rollups() -> list[StoredRollup]:
 
 @pytest.mark.parametrize("group_by", GROUPINGS, ids=lambda g: ",".join(g) or "(none)")
 def test_every_row_and_the_total_have_the_same_keys_for_every_grouping(group_by):
-    who = bool(WHO & set(group_by))
-    rollups = who_rollups() if who else STITCHED
+    who = bool(WHO & set(group_by)) or "hour" in group_by
+    rollups = hour_rollups() if "hour" in group_by else who_rollups() if who else STITCHED
     body = report(",".join(group_by), rollups, today=TODAY)
     expected = [key for d in group_by for key in (d, *NAMES.get(d, ()))]
     expected += ["provisional"] if "date" in group_by else []

@@ -61,7 +61,9 @@ def comma_list(names: tuple[str, ...] | frozenset[str], description: str) -> dic
 COSTS_GROUP_BY = comma_list(
     GROUP_BY_DIMENSIONS,
     "Left out: date,workspace_id,model; given empty: no grouping (one row, the total). actor and product don't "
-    "combine with service_tier, context_window or speed, nor api_key_id with them on days from the analytics API",
+    "combine with service_tier, context_window or speed, nor api_key_id with them on days from the analytics API; "
+    "hour combines only with date, month, workspace_id and api_key_id, over days read hour by hour (yesterday and "
+    "today; 400 no_hourly_data otherwise)",
 )
 QUERY_PARAMETERS: dict[tuple[str, str], dict[str, dict]] = {
     ("/costs", "get"): {

@@ -93,6 +93,8 @@ def parse_export_request(body: ExportBody, *, today: date) -> exports.ExportRequ
         raise InvalidQueryError("'allocation' may only be 'api_key'.")
     if format_ == "csv" and body.allocation is not None:
         raise InvalidQueryError("'allocation' applies to the FOCUS format; for csv, group by api_key_id instead.")
+    if "hour" in query.group_by:
+        raise InvalidQueryError("Exports are by day: group_by=hour is answered by GET /costs for yesterday and today.")
     if format_ == "focus" and body.group_by is not None:
         raise InvalidQueryError("'group_by' applies to the csv format; the FOCUS export has one row per cost item.")
     return exports.ExportRequest(query, format_, body.allocation, body.gzip)

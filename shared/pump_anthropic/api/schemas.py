@@ -210,6 +210,7 @@ class CostRow(CostFigures):
 
     date: str | None = Field(default=None, description="YYYY-MM-DD (grouped by date)")
     month: str | None = Field(default=None, description="YYYY-MM (grouped by month)")
+    hour: str | None = Field(default=None, description="YYYY-MM-DDTHH:00:00Z, the UTC hour (grouped by hour)")
     provisional: bool | None = Field(
         default=None, description="Grouped by date: whether Anthropic may still revise the day"
     )

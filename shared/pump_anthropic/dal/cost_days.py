@@ -21,7 +21,7 @@ from pynamodb.exceptions import UpdateError
 from pump_anthropic.dal import table
 from pump_anthropic.dal.models import DayDocModel, SyncStateModel
 from pump_anthropic.dal.table import batch_write, condition_failed, connection_pk, item_key, months, storage_error
-from pump_anthropic.domain import day_docs, month_summary
+from pump_anthropic.domain import day_docs, hourly, month_summary
 from pump_anthropic.domain.allocation import KeyShare
 from pump_anthropic.domain.calendar import month_bounds
 from pump_anthropic.domain.day_docs import LINES, StoredDay
@@ -40,6 +40,10 @@ def _head_sk(day: date) -> str:
 
 def _part_sk(day: date, version: str, part: int) -> str:
     return f"DAY#{day.isoformat()}#V{version}#P{part:02d}"
+
+
+def _hours_sk(day: date) -> str:
+    return f"HOURS#{day.isoformat()}"
 
 
 def get_sync_cursor(tenant_id: str, connection_id: str) -> date | None:
@@ -126,9 +130,11 @@ def apply_days(tenant_id: str, connection_id: str, desired: dict[date, StoredDay
             keep = {part["sk"]["S"] for part in new_parts}
             then_delete += [item_key(pk, sk) for sk in (old.part_sks if old else []) if sk not in keep]
             figures.written += 1
+            figures.changed_days.append(day)
         elif old is not None:
             then_delete += [item_key(pk, _head_sk(day)), *(item_key(pk, sk) for sk in old.part_sks)]
             figures.deleted += 1
+            figures.changed_days.append(day)
     batch_write(puts=parts_first)
     batch_write(puts=heads)
     batch_write(deletes=then_delete)
@@ -163,7 +169,7 @@ def _month_stamps(tenant_id: str, connection_id: str, month: str) -> tuple[dict[
             if sk == SUMMARY_SK:
                 body = raw["summary"]["B"]
                 summary = month_summary.decode(table.binary_value(body))
-            elif sk.count("#") == 1:  # a day's head: DAY#{date}
+            elif sk.startswith("DAY#") and sk.count("#") == 1:  # a day's head: DAY#{date}
                 digests[date.fromisoformat(sk[4:])] = raw["digest"]["S"]
         last_key = page.get("LastEvaluatedKey")
         if not last_key:
@@ -324,3 +330,45 @@ def iter_rollups(
             first, last = max(first_day, month_first), min(last_day, month_last)
             for day, projections in iter_days(tenant_id, connection_id, first, last):
                 yield day_docs.rollup_of(day, connection_id, projections, who=by_api_key)
+
+
+def store_hours(tenant_id: str, connection_id: str, days: Mapping[date, list]) -> int:
+    """Make each day's stored hours equal its lines (an empty list: read, no spend); an unchanged day is not
+    written. Returns how many were written."""
+    writes = []
+    for day, lines in sorted(days.items()):
+        new = hourly.encode(day, lines)
+        pk = days_pk(tenant_id, connection_id, day.strftime("%Y-%m"))
+        try:
+            old = DayDocModel.get(pk, _hours_sk(day), consistent_read=True, attributes_to_get=["digest"])
+            if old.digest == new.digest:
+                continue
+        except DayDocModel.DoesNotExist:
+            pass
+        item = DayDocModel(pk, _hours_sk(day), item_type="day_hours", date=day.isoformat(),
+                           connection_id=connection_id, digest=new.digest, parts=1, body=new.body,
+                           expires=_expiry(day))  # fmt: skip
+        writes.append(item.serialize())
+    batch_write(puts=writes)
+    return len(writes)
+
+
+def drop_hours(tenant_id: str, connection_id: str, days: Iterable[date]) -> None:
+    """Forget the hours of days whose billed lines changed since they were read hour by hour (a restatement), so
+    the hours stored always add up to the day."""
+    batch_write(deletes=[item_key(days_pk(tenant_id, connection_id, d.strftime("%Y-%m")), _hours_sk(d)) for d in days])
+
+
+def iter_hour_rollups(
+    tenant_id: str, connection_ids: Iterable[str], first_day: date, last_day: date
+) -> Iterator[StoredRollup]:
+    """The stored hours of the days of [first_day, last_day] that have them, as rollup lines by hour."""
+    for connection_id in connection_ids:
+        for month in months(first_day, last_day):
+            for doc in DayDocModel.query(
+                days_pk(tenant_id, connection_id, month),
+                DayDocModel.sk.between(_hours_sk(first_day), _hours_sk(last_day)),
+                consistent_read=True,
+            ):
+                day = date.fromisoformat(doc.date)
+                yield hourly.rollup(day, connection_id, day_docs.decode_day([bytes(doc.body)]))

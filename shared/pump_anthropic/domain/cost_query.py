@@ -11,6 +11,7 @@ from pump_anthropic.exceptions import InvalidQueryError
 GROUP_BY_DIMENSIONS = (
     "date",
     "month",
+    "hour",
     "api_key_id",
     "workspace_id",
     "model",
@@ -28,6 +29,8 @@ GROUP_BY_DIMENSIONS = (
 WHO_DIMENSIONS = frozenset({"api_key_id", "actor", "product"})
 PRICE_DIMENSIONS = frozenset({"service_tier", "context_window", "speed"})
 DEFAULT_GROUP_BY = ("date", "workspace_id", "model")
+# Hours are read by workspace and API key (domain/hourly.py), so hourly rows break down by those only.
+HOURLY_GROUP_BY = frozenset({"hour", "date", "month", "workspace_id", "api_key_id"})
 DEFAULT_RANGE_DAYS = 30
 MAX_RANGE_DAYS = 400
 
@@ -68,6 +71,11 @@ def parse_cost_query(from_: str | None, to: str | None, group_by: str | None, *,
         raise InvalidQueryError("Each group_by value may appear only once.")
     if set(dims) & {"actor", "product"} and set(dims) & PRICE_DIMENSIONS:
         raise InvalidQueryError(NOT_COMBINABLE)
+    if "hour" in dims and not set(dims) <= HOURLY_GROUP_BY:
+        raise InvalidQueryError(
+            "group_by=hour combines only with date, month, workspace_id and api_key_id: Anthropic's hourly cost is "
+            "read by workspace and API key."
+        )
     return CostQuery(first_day, last_day, dims)
 
 

@@ -65,6 +65,7 @@ class DayWriteFigures:
     written: int = 0
     unchanged: int = 0
     deleted: int = 0
+    changed_days: list[date] = field(default_factory=list)  # the days written or deleted
 
     def as_dict(self) -> dict[str, int]:
         return {"items_written": self.written, "items_unchanged": self.unchanged, "items_deleted": self.deleted}

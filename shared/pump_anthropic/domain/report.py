@@ -19,6 +19,7 @@ from pump_anthropic.domain.cost_query import (  # noqa: F401 (the report's query
     DEFAULT_RANGE_DAYS,
     EARLIEST_DATE,
     GROUP_BY_DIMENSIONS,
+    HOURLY_GROUP_BY,
     LATEST_DATE,
     MAX_RANGE_DAYS,
     NOT_COMBINABLE,

@@ -10,6 +10,7 @@ from pump_anthropic.domain import export, report, report_pages
 from pump_anthropic.domain.month_summary import GRAIN_LINES
 from pump_anthropic.domain.report import CostQuery
 from pump_anthropic.domain.report_pages import PageQuery
+from pump_anthropic.exceptions import NoHourlyDataError
 from pump_anthropic.logic import quotas
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
@@ -50,7 +51,7 @@ def cost_report_page(
     quotas.take(storage, tenant, quotas.READ, weight=report_pages.read_weight(query, page))
     connection_ids = storage.connections.connection_ids(tenant)
     windows = {"today": today, "restatement_days": restatement_days}
-    if report.read_grain(query) != GRAIN_LINES or query.group_by[0] != "date":
+    if report.read_grain(query) != GRAIN_LINES or query.group_by[0] != "date" or "hour" in query.group_by:
         return report_pages.page_of_report(_report(tenant, query, connection_ids, storage, **windows), query, page)
     # The range's total at the month grain, summed from the same lines the rows are (by who, when rows are by who).
     who = tuple(d for d in query.group_by if d in report.WHO_DIMENSIONS)[:1]
@@ -88,10 +89,18 @@ def _report(
     restatement_days: Mapping[str, int] | None,
 ) -> dict:
     who = bool(report.WHO_DIMENSIONS & set(query.group_by))
-    grain = report.read_grain(query)
-    rollups = storage.costs.iter_rollups(
-        tenant, connection_ids, query.first_day, query.last_day, by_api_key=who, grain=grain
-    )
+    if "hour" in query.group_by:
+        rollups = list(storage.costs.iter_hour_rollups(tenant, connection_ids, query.first_day, query.last_day))
+        if not rollups:
+            raise NoHourlyDataError(
+                "No hourly cost for this range: the sync reads cost hour by hour for yesterday and today (UTC) "
+                "on days read from Anthropic's analytics API; ask for those days, or group by date."
+            )
+    else:
+        grain = report.read_grain(query)
+        rollups = storage.costs.iter_rollups(
+            tenant, connection_ids, query.first_day, query.last_day, by_api_key=who, grain=grain
+        )
     names = storage.directory.workspace_names(tenant, connection_ids) if "workspace_id" in query.group_by else {}
     key_names = storage.directory.api_key_names(tenant, connection_ids) if who else {}
     return report.build_cost_report(query, rollups, names, key_names, today=today, restatement_days=restatement_days)

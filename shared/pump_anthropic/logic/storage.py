@@ -119,6 +119,14 @@ class CostStore(Protocol):
         grain: str = GRAIN_LINES,
     ) -> Iterator[StoredRollup]: ...
 
+    def store_hours(self, tenant_id: str, connection_id: str, days: Mapping[date, list]) -> int: ...
+
+    def drop_hours(self, tenant_id: str, connection_id: str, days: Iterable[date]) -> None: ...
+
+    def iter_hour_rollups(
+        self, tenant_id: str, connection_ids: Iterable[str], first_day: date, last_day: date
+    ) -> Iterator[StoredRollup]: ...
+
 
 class QuotaStore(Protocol):
     def take_quota(

@@ -8,6 +8,9 @@ pulled in one pass whatever months it spans; only a catch-up longer than one ana
 Once a UTC day each connection also does its daily work: the analytics API's restatement window re-read (30 days) and
 the audit of the newest settled day. It happens at the connection's own hour (a stable hash of its id), so a fleet's
 heavy work is spread over the day instead of all landing at 00:00 UTC; see `daily_work_due`.
+
+Every sync also reads yesterday and today hour by hour (`logic/hourly.py`: one more request per 1,000 hour rows),
+with the spend-limit read on the same client when that is due.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pump_anthropic.clock import utc_now
 from pump_anthropic.domain.calendar import day_spans, day_start, hour_of_day
 from pump_anthropic.domain.records import ConnectionRecord, DayWriteFigures
 from pump_anthropic.exceptions import ConnectionDisconnectedError, PumpError
-from pump_anthropic.logic import sources
+from pump_anthropic.logic import hourly, sources
 from pump_anthropic.logic.audit import audit_day
 from pump_anthropic.logic.backfill import BACKFILL_DAYS
 from pump_anthropic.logic.guard import refresh_spend_limits
@@ -136,6 +139,9 @@ def sync_connection(
     totals = SyncOutcome("synced", start, end, previous_sync_at=previous)
     coverage: list[dict] = []
     refreshed = None
+    hour_days = [] if source == sources.LEGACY else hourly.hourly_days(today, sources.analytics_first_day(now))
+    recent: dict = {}  # the days read hour by hour, as just pulled
+    changed: list = []
     try:
         # Named from the message's connection id, never from a field of the table someone could point elsewhere.
         key = secrets.get(secrets.secret_name(connection_id))
@@ -152,6 +158,10 @@ def sync_connection(
             )  # fmt: skip
             last = stop - timedelta(days=1)
             figures = storage.costs.store_days(tenant_id, connection_id, first, last, pulled.days)
+            recent.update({day: pulled.days.get(day) for day in hour_days if first <= day <= last})
+            changed += figures.changed_days
+            if any(r.source == sources.LEGACY and r.last_day >= today for r in pulled.sources):
+                hour_days = []  # the analytics API refused these days: no hours either
             if cursor is None or last > cursor:
                 storage.costs.advance_sync_cursor(tenant_id, connection_id, last)
             totals = _add(totals, pulled, figures)
@@ -163,10 +173,14 @@ def sync_connection(
                 totals, cross_check=audit.result, anthropic_requests=totals.anthropic_requests + audit.requests
             )
         # The spend limits change rarely: read with the daily work, or when never read (the first sync).
-        if daily or storage.guard.get_spend_limits(tenant_id, connection_id) is None:
+        limits_due = daily or storage.guard.get_spend_limits(tenant_id, connection_id) is None
+        if hour_days or limits_due:
             with client_factory(key, deadline) as client:
-                refresh_spend_limits(storage, tenant_id, connection_id, client)
+                hourly.refresh_hours(storage, tenant_id, connection_id, client, now, hour_days, recent)
+                if limits_due:
+                    refresh_spend_limits(storage, tenant_id, connection_id, client)
                 totals = replace(totals, anthropic_requests=totals.anthropic_requests + client.request_count)
+        hourly.drop_restated_hours(storage, tenant_id, connection_id, changed, hour_days)
         fence_out_purge(storage, tenant_id, connection_id, start, end)
     except ConnectionDisconnectedError:
         return SyncOutcome("skipped")  # purged while it ran: what it wrote is deleted
