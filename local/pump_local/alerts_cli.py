@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from pump_local.api_client import answer
+
 KIND_LABELS = {
     "budget_threshold": "budget threshold",
     "budget_forecast": "budget forecast",
@@ -30,12 +32,10 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import requests
 
-    from pump_local.cli import _answer  # here: cli imports this module
-
     params = {k: v for k, v in {"from": args.from_, "to": args.to, "connection_id": args.connection_id}.items() if v}
     response = requests.get(f"{args.api_url}/alerts", params=params, headers={"X-Pump-Tenant": args.tenant},
                             timeout=60)  # fmt: skip
-    body = _answer(response)
+    body = answer(response)
     print(json.dumps(body, indent=2) if args.json else render(body))
     return 0
 

@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import IO, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from pump_local import alerts_cli
+from pump_local import alerts_cli, reconcile_cli
+from pump_local.api_client import answer
 from pump_local.summary import render_summary
 
 SOURCE_ARGUMENT = {
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--allocation", choices=["api_key"], help="with --focus: one row per API key's share")
     report.add_argument("--gzip", action="store_true", help="with --csv or --focus: a gzip-compressed file")
     report.add_argument("--out", help="with --csv or --focus: write the file here (default: stdout)")
+    reconcile_cli.add_arguments(report)
     report.set_defaults(command=_report)
     alerts_cli.add_parser(commands)
     return parser
@@ -273,8 +275,10 @@ def _report(args: argparse.Namespace) -> int:
     session.headers["X-Pump-Tenant"] = args.tenant
 
     def get(path: str, **params: str) -> dict:
-        return _answer(session.get(f"{args.api_url}{path}?{urlencode(params)}", timeout=60))
+        return answer(session.get(f"{args.api_url}{path}?{urlencode(params)}", timeout=60))
 
+    if args.reconcile or args.month:
+        return reconcile_cli.run(args, session)
     if args.focus or args.csv:
         return _export(args, session, first, last)
     report = _cost_report(get, first, last, args.group_by)
@@ -288,16 +292,6 @@ def _report(args: argparse.Namespace) -> int:
         if not connections:
             print("No Anthropic connection yet.")
     return 0
-
-
-def _answer(response: Any) -> dict:
-    if response.status_code >= 300:
-        try:
-            error = response.json()["error"]
-        except (ValueError, KeyError, TypeError):
-            raise SystemExit(f"HTTP {response.status_code} from the API") from None
-        raise SystemExit(f"{error['code']}: {error['message']}")
-    return response.json()
 
 
 def _cost_report(get: Any, first: str, last: str, group_by: str) -> dict:
@@ -325,11 +319,11 @@ def _export(args: argparse.Namespace, session: Any, first: str, last: str) -> in
     created = session.post(f"{args.api_url}/costs/exports", json=body, timeout=60)
     if created.status_code == 404:  # a stack without the export API: its one-response exports
         return _export_in_one_response(args, session, first, last)
-    job = _answer(created)
+    job = answer(created)
     while job["status"] in ("queued", "running"):
         _export_progress(job)
         time.sleep(0.5)
-        job = _answer(session.get(f"{args.api_url}/costs/exports/{job['id']}", timeout=60))
+        job = answer(session.get(f"{args.api_url}/costs/exports/{job['id']}", timeout=60))
     _export_progress(job)
     sys.stderr.write("\n")
     if job["status"] != "ready":
@@ -353,7 +347,7 @@ def _export(args: argparse.Namespace, session: Any, first: str, last: str) -> in
 
 def _export_in_one_response(args: argparse.Namespace, session: Any, first: str, last: str) -> int:
     def get(path: str, **params: str) -> dict:
-        return _answer(session.get(f"{args.api_url}{path}?{urlencode(params)}", timeout=60))
+        return answer(session.get(f"{args.api_url}{path}?{urlencode(params)}", timeout=60))
 
     with open(args.out, "w", newline="") if args.out else contextlib.nullcontext(sys.stdout) as out:
         if args.csv:
@@ -367,7 +361,7 @@ def _export_in_one_response(args: argparse.Namespace, session: Any, first: str, 
         }
         response = session.get(f"{args.api_url}/costs/export?{urlencode(params)}", timeout=60)
         if response.status_code != 200:
-            _answer(response)
+            answer(response)
         out.write(response.text)
     return 0
 

@@ -230,9 +230,11 @@ def _default_routes() -> list[tuple[str, str, Handler]]:
     from functions.connect import app as connect_app
     from functions.costs import app as costs_app
     from functions.guard import app as guard_app
+    from functions.reconcile import app as reconcile_app
 
     return [
         ("/integrations/", "/integrations/anthropic", connect_app.lambda_handler),
+        ("", "/costs/reconciliation", reconcile_app.lambda_handler),  # before /costs/: its own function
         ("/costs/", "/costs", costs_app.lambda_handler),
         ("/budgets/", "/budgets", guard_app.lambda_handler),
         ("", "/alerts", guard_app.lambda_handler),

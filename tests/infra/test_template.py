@@ -24,6 +24,7 @@ FUNCTIONS = {
     "ConnectFunction": ("functions/connect/", "app.lambda_handler"),
     "CostsFunction": ("functions/costs/", "app.lambda_handler"),
     "GuardFunction": ("functions/guard/", "app.lambda_handler"),
+    "ReconcileFunction": ("functions/reconcile/", "app.lambda_handler"),
     "BackfillPlanFunction": ("functions/backfill/", "app.plan_handler"),
     "BackfillChunkFunction": ("functions/backfill/", "app.chunk_handler"),
     "BackfillFinalizeFunction": ("functions/backfill/", "app.finalize_handler"),
@@ -45,7 +46,7 @@ STACK_SECRETS = "secret:${SecretPrefix}${AWS::StackName}/*"
 EXPORT_BUCKET_ARN = "arn:${AWS::Partition}:s3:::pump-anthropic-exports-${StackUuid}"
 EXPORT_FILES = EXPORT_BUCKET_ARN + "/exports/*"
 ALLOWED_WILDCARD_SUFFIXES = ("/index/*", STACK_SECRETS, "function:${functionName}*", EXPORT_FILES)
-SECRET_READERS = {"BackfillChunkFunction", "SyncFunction"}
+SECRET_READERS = {"BackfillChunkFunction", "SyncFunction", "ReconcileFunction"}
 SECRET_USERS = SECRET_READERS | {"ConnectFunction"}
 ACCOUNT_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
 KEYS = ("PumpKey", "SecretsKey", "AlarmTopicKey", "ExportKey")
@@ -88,6 +89,7 @@ EXPECTED_ROUTES = {
     ("DELETE", "/budgets/{id}"): "GuardFunction",
     ("GET", "/budgets"): "GuardFunction",
     ("GET", "/alerts"): "GuardFunction",
+    ("GET", "/costs/reconciliation"): "ReconcileFunction",
 }
 PUBLIC_ROUTES = {("GET", "/openapi.json")}
 
@@ -344,7 +346,7 @@ def test_no_role_grants_wildcard_actions_or_resources(translated):
                 assert "*" not in resource or resource.endswith(ALLOWED_WILDCARD_SUFFIXES), (role, resource)
 
 
-def test_only_connect_chunk_and_sync_touch_secrets(translated):
+def test_only_connect_chunk_sync_and_reconcile_touch_secrets(translated):
     for function in FUNCTIONS:
         services = {action.split(":")[0] for action in _actions(translated, _function_role(function))}
         assert ("secretsmanager" in services) == (function in SECRET_USERS), function
@@ -366,7 +368,7 @@ def test_secret_grants_are_scoped_to_this_stacks_secrets(translated, function):
         )
 
 
-def test_only_chunk_and_sync_read_secret_values(translated):
+def test_only_chunk_sync_and_reconcile_read_secret_values(translated):
     readers = {fn for fn in FUNCTIONS if "secretsmanager:GetSecretValue" in _actions(translated, _function_role(fn))}
     assert readers == SECRET_READERS
 
@@ -407,6 +409,7 @@ def test_only_the_request_quotas_live_in_the_quota_table(translated):
         "ConnectFunction",
         "CostsFunction",
         "GuardFunction",
+        "ReconcileFunction",
         "BackfillChunkFunction",
         "SyncFunction",
         "ExportFunction",
@@ -524,6 +527,7 @@ def test_secrets_key_is_used_only_by_the_secret_functions_through_secrets_manage
         "ConnectFunctionRole": {"kms:GenerateDataKey", "kms:Decrypt"},
         "BackfillChunkFunctionRole": {"kms:Decrypt"},
         "SyncFunctionRole": {"kms:Decrypt"},
+        "ReconcileFunctionRole": {"kms:Decrypt"},
     }
 
 

@@ -11,7 +11,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 from tests.infra.test_template import TEMPLATE_PATH, _as_list, _function_role, _NoManagedPolicies, _statements
 
-PULLING_FUNCTIONS = ("ConnectFunction", "BackfillChunkFunction", "SyncFunction")
+PULLING_FUNCTIONS = ("ConnectFunction", "BackfillChunkFunction", "SyncFunction", "ReconcileFunction")
 ENVIRONMENT = {
     "ANTHROPIC_COST_SOURCE": "AnthropicCostSource",
     "ANALYTICS_REREAD_DAYS": "AnalyticsRereadDays",

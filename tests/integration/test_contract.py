@@ -25,7 +25,7 @@ import jsonschema
 import pytest
 
 from anthropic_simulator import DEMO_ADMIN_KEY, Simulator
-from pump_anthropic.logic import quotas
+from pump_anthropic.logic import quotas, reconciliation
 from pump_local.embedded_aws import LocalAws
 from pump_local.http_api import LocalApi, make_http_server
 from tests.support.bad_input import wait_for_executions
@@ -58,6 +58,7 @@ def served() -> Iterator[Served]:
         # them with 429, a documented answer that tests nothing else.
         for name in ("CONNECT", "SYNC_NOW", "EXPORT", "READ"):
             patches.setattr(quotas, name, replace(getattr(quotas, name), limit=10**9))
+        patches.setattr(reconciliation, "RECONCILE", replace(reconciliation.RECONCILE, limit=10**9))
         api = LocalApi()
         connected = api.request(
             "POST", "/integrations/anthropic", body=json.dumps({"admin_key": DEMO_ADMIN_KEY}), tenant=TENANT

@@ -35,6 +35,7 @@ ROUTES = (
     ("GET", re.compile(r"/costs/export"), "GET /costs/export"),
     ("GET", re.compile(r"/costs/rates"), "GET /costs/rates"),
     ("GET", re.compile(r"/costs/savings"), "GET /costs/savings"),
+    ("GET", re.compile(r"/costs/reconciliation"), "GET /costs/reconciliation"),
     ("GET", re.compile(r"/openapi\.json"), "GET /openapi.json"),
 )
 ODD_METHODS = "other methods on the routes above"

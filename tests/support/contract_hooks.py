@@ -20,6 +20,8 @@ SEMANTIC_REFUSALS = {
         r"|group_by can't combine|The page cursor is not one this query returned"
         # group_by=hour: which dimensions go with it, and exports being by day.
         r"|group_by=hour combines only with|Exports are by day"
+        # GET /costs/reconciliation: a month's place relative to today, which no schema can say.
+        r"|'month' can't be in the future|'month' must start within the last"
     ),
     # group_by=hour over days the sync did not read hour by hour (the schema can't know which days have hours).
     "no_hourly_data": re.compile(r"No hourly cost for this range"),

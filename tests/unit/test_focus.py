@@ -175,8 +175,11 @@ def assert_unit_prices_reproduce_costs(row: dict) -> None:
         product = Fraction(price) * Fraction(quantity)
         if row["x_UnitPriceExact"]:
             assert product == Fraction(cost), (price_column, price, quantity, cost)
+        if product == Fraction(cost):
+            # One flag covers both prices: a row whose other price was rounded may still have this one exact.
             assert significant_digits(price) <= 28
         else:
+            assert not row["x_UnitPriceExact"]
             assert significant_digits(price) <= UNIT_PRICE_DIGITS, (price_column, price)
             assert abs(product - Fraction(cost)) <= Fraction(5, 10**12) * abs(Fraction(cost)), (price, cost)
             assert abs(product - Fraction(cost)) <= Fraction(1, 10**9) * max(abs(Fraction(cost)), 1)

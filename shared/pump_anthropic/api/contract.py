@@ -112,6 +112,20 @@ QUERY_PARAMETERS: dict[tuple[str, str], dict[str, dict]] = {
             f"Left out: {savings.DEFAULT_SAVINGS_GROUP_BY}; given empty: one row, the total",
         ),
     },
+    ("/costs/reconciliation", "get"): {
+        "month": {
+            "required": True,  # the route answers 400 invalid_query without it
+            "type": "string",
+            "pattern": r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$",
+            "description": "The month to reconcile, YYYY-MM: not after today's, and starting within the last 365 days "
+            "(400 invalid_query otherwise, or when left out)",
+        },
+        "connection_id": {
+            "type": "string",
+            "description": "Only this connection (404 not_found when it is none of the tenant's; 409 "
+            "connection_not_active unless active); left out: every active connection, summed",
+        },
+    },
     ("/alerts", "get"): {
         "from": date_schema("First UTC day the alerts were detected on, YYYY-MM-DD (default: 29 days before `to`)."),
         "to": date_schema("Last UTC day (inclusive), YYYY-MM-DD (default: today)."),
@@ -167,8 +181,10 @@ def apply(document: dict) -> None:
         for parameter in (operation or {}).get("parameters", []):
             schema = schemas.get(parameter["name"]) if parameter.get("in") == "query" else None
             if schema is not None:
-                parameter["schema"] = {k: v for k, v in schema.items() if k != "description"}
+                parameter["schema"] = {k: v for k, v in schema.items() if k not in ("description", "required")}
                 parameter["description"] = schema["description"]
+                if schema.get("required"):
+                    parameter["required"] = True
     for methods in document.get("paths", {}).values():
         for operation in methods.values():
             no_content = operation.get("responses", {}).get("204")

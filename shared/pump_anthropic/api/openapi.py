@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from pump_anthropic.api import costs, exports, guard, integrations, pricing
+from pump_anthropic.api import costs, exports, guard, integrations, pricing, reconciliation
 from pump_anthropic.api.contract import apply as apply_contract
 from pump_anthropic.api.powertools import new_resolver
 
@@ -24,6 +24,7 @@ def _document_text() -> str:
     combined.include_router(exports.create_router)
     combined.include_router(exports.router)
     combined.include_router(guard.router)
+    combined.include_router(reconciliation.router)
     document = json.loads(combined.get_openapi_json_schema(title="Pump Anthropic integration API", version="1.0.0"))
     for methods in document.get("paths", {}).values():
         for operation in methods.values():
