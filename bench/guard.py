@@ -1,5 +1,5 @@
 """The spend guard's cost and quality (issue 25): what it adds to an hourly sync in Anthropic requests and CPU, and
-how many false `spend_anomaly` alerts it raises over 90 days of the simulator's normal traffic.
+how many false `spend_anomaly` and `price_change` alerts it raises over 90 days of the simulator's normal traffic.
 
     .venv/bin/python bench/guard.py [--quick] [--json out.json]
 
@@ -8,7 +8,8 @@ machine with the simulator's exact analytics amounts. Then: the first sync (it d
 re-read, the audit and the spend-limit read) and a quiet hourly sync, each with its Anthropic requests; the
 guard's own check of the connection (budgets, the anomaly rule over 29 days of keys, workspaces and people, key
 alerts, spend-limit headroom) timed on its own, modelled on AWS at the sync function's 256 MB (own CPU × 1,769 /
-256); and the anomaly rule backtested over the 90 days before today, each day judged once complete.
+256); the anomaly rule backtested over the 90 days before today, each day judged once complete; and the price
+change rule over the same days (the simulator's prices never change, so every one raised is false).
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                 if peak and value - alerts.median(base) >= rules.min_excess_usd:
                     worst = max(worst, float(value / peak))
         rows.append({"what": "highest day / busiest baseline day (over the $ floor)", "figure": f"{worst:.2f}×"})
+        changes = guard.price_changes_over("local", connection_id, today - timedelta(days=BACKTEST_DAYS), today)
+        rows.append({"what": f"false price_change alerts over {BACKTEST_DAYS} days", "figure": str(len(changes))})
 
     print(f"Spend guard, {'demo' if args.quick else 'large'} org ({machine()['cpu']}):")
     width = max(len(r["what"]) for r in rows)

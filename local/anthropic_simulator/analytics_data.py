@@ -151,8 +151,8 @@ class AnalyticsData:
             keys = [k.id for k in base_keys if k.scope_type == "workspace" and k.workspace_id == legacy_id]
             self.agents_keys[workspace_id] = keys[0] if keys else None
         self._lock = threading.RLock()
-        self._days: dict[tuple[date, int], list[AnalyticsRow]] = {}
-        self._scenario_days: dict[date, list[tuple[AnalyticsRow, int, int]]] = {}
+        self._days: dict[tuple[date, tuple[int, int]], list[AnalyticsRow]] = {}
+        self._scenario_days: dict[tuple[date, tuple[int, int]], list[tuple[AnalyticsRow, int, int]]] = {}
         self._tokens_per_request: dict[tuple, int] = {}
 
     # -- entities ---------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ class AnalyticsData:
 
     def rows(self, day: date) -> list[AnalyticsRow]:
         """All of `day`'s finest-grain analytics rows, ignoring the clock and the refresh watermark."""
-        key = (day, self.org.generation(day))
+        key = (day, self.org.version(day))
         with self._lock:
             cached = self._days.get(key)
         if cached is None:
@@ -238,7 +238,7 @@ class AnalyticsData:
         if traffic is None:
             return []
         with self._lock:
-            cached = self._scenario_days.get(day)
+            cached = self._scenario_days.get((day, self.org.version(day)))
         if cached is None:
             cached = [
                 (row, piece.start_minute, piece.end_minute)
@@ -246,7 +246,7 @@ class AnalyticsData:
                 for row in self._attribute_usage(day, piece.row)
             ]
             with self._lock:
-                self._scenario_days[day] = cached
+                self._scenario_days[(day, self.org.version(day))] = cached
         return cached
 
     def _attribute_day(self, day: date) -> list[AnalyticsRow]:

@@ -57,7 +57,7 @@ _CACHE_ROWS = 200_000  # minute buckets can make large results; keep the cache's
 @dataclass
 class _Acc:
     metrics: list[int] = field(default_factory=lambda: [0] * 9)
-    classes: dict[tuple, list[int]] = field(default_factory=dict)  # pricing class -> 5 token counts + searches
+    classes: dict[tuple, list[int]] = field(default_factory=dict)  # (pricing class, price factor) -> 5 tokens, searches
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class AnalyticsReports:
         """Every base row of `query` (all pages) in response order."""
         periods = buckets(query, settings.bucket_alignment)
         days = _days(periods[0][0], periods[-1][1]) if periods else []
-        generations = tuple(self.data.org.generation(day) for day in days)
+        generations = tuple(self.data.org.version(day) for day in days)
         key = (replace(query, offset=0, limit=0, fingerprint=""), watermark, generations, settings)
         with self._lock:
             cached = self._cache.get(key)
@@ -176,7 +176,8 @@ class AnalyticsReports:
         out = []
         for start, end in periods:
             groups: dict[tuple, _Acc] = {}
-            for day_rows in self._slices(start, min(end, watermark)):
+            for day, day_rows in self._slices(start, min(end, watermark)):
+                factors: dict[str, Decimal] = {}  # a price change's factor per model on this day
                 for dims, metrics in day_rows:
                     seen = memo.get(id(dims))
                     if seen is None:
@@ -191,9 +192,12 @@ class AnalyticsReports:
                     for i, value in enumerate(metrics):
                         totals[i] += value
                     if pricing is not None:
-                        counts = acc.classes.get(pricing)
+                        factor = factors.get(pricing[0])
+                        if factor is None:
+                            factor = factors[pricing[0]] = self.data.org.price_factor(pricing[0], day)
+                        counts = acc.classes.get((pricing, factor))
                         if counts is None:
-                            counts = acc.classes[pricing] = [0] * 6
+                            counts = acc.classes[(pricing, factor)] = [0] * 6
                         for i, index in enumerate(TOKEN_METRIC_INDEX):
                             counts[i] += metrics[index]
                         counts[5] += metrics[WEB_SEARCH]
@@ -209,7 +213,7 @@ class AnalyticsReports:
             midnight = datetime.combine(day, time(), UTC)
             first = max(0, (start - midnight) // _MINUTE)
             last = min(MINUTES_PER_DAY, (end - midnight) // _MINUTE)
-            yield self.data.rows_between(day, first, last)
+            yield day, self.data.rows_between(day, first, last)
             day += timedelta(days=1)
 
 
@@ -262,13 +266,13 @@ def _components(acc: _Acc, settings: AnalyticsSettings) -> dict[tuple[str, str |
     totals = {component: [Decimal(0), Decimal(0)] for component in COST_COMPONENTS}
     with localcontext() as ctx:
         ctx.prec = 60
-        for (model, tier, context_window, geo, speed), counts in acc.classes.items():
+        for ((model, tier, context_window, geo, speed), factor), counts in acc.classes.items():
             units, lists = token_prices(settings, model, tier, context_window, geo, speed)
             for i, token_type in enumerate(TOKEN_TYPES):
                 if counts[i]:
                     total = totals[("tokens", token_type)]
-                    total[0] += counts[i] * units[i]
-                    total[1] += counts[i] * lists[i]
+                    total[0] += counts[i] * units[i] * factor
+                    total[1] += counts[i] * lists[i] * factor
             if counts[5]:
                 unit, listed = web_search_prices(settings, tier)
                 totals[("web_search", None)][0] += counts[5] * unit

@@ -16,12 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, Inexact, localcontext
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from anthropic_simulator import prices
-
-if TYPE_CHECKING:
-    from anthropic_simulator.scenarios import ScenarioTraffic
 
 MINUTES_PER_DAY = 1440
 MAX_MODELS = len(prices.MODEL_PRICES)
@@ -102,6 +99,15 @@ class OrgSpec:
         if isinstance(self.models, int):
             return tuple(prices.MODEL_PRICES)[: self.models]
         return tuple(self.models)
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    """From `day` on, every token price of `model` is `factor` times the price table's (e.g. 1.1: +10%)."""
+
+    model: str
+    factor: Decimal
+    day: date
 
 
 @dataclass(frozen=True)
@@ -297,6 +303,20 @@ class _Source:
         return self.active_from <= day and (self.active_until is None or day < self.active_until)
 
 
+class ScenarioUsage(Protocol):
+    """What the org serves of a spend scenario's traffic; `scenarios.ScenarioTraffic` is one. (The org depends on
+    this shape only, so `scenarios`, which builds on the org, is never imported back.)"""
+
+    keys: list[ApiKey]
+
+    @property
+    def key_ids(self) -> frozenset[str]: ...
+
+    def usage_rows(self, day: date, start_minute: int, end_minute: int) -> list[UsageRow]: ...
+
+    def pieces_on(self, day: date) -> list[Any]: ...
+
+
 @dataclass
 class _Day:
     usage: list[UsageRow]
@@ -312,9 +332,11 @@ class SimulatedOrg:
         self.first_day = self.today() - timedelta(days=self.spec.days)
         self._lock = threading.RLock()
         self._days: dict[tuple[date, int], _Day] = {}
-        self._costs: dict[tuple[date, int], list[CostRow]] = {}
+        self._costs: dict[tuple[date, tuple[int, int]], list[CostRow]] = {}
         self._curves: dict[date, list[int]] = {}
         self._generations: dict[date, int] = {}
+        self._revisions: dict[date, int] = {}  # a spend scenario's restatements, per day
+        self._price_changes: tuple[PriceChange, ...] = ()
         rng = random.Random(f"{self.spec.seed}:entities")
         self.id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         self.name = self.spec.name
@@ -329,7 +351,7 @@ class SimulatedOrg:
         # The Default workspace: null in the legacy reports, a tagged id in the analytics API and the workspaces
         # list (include_default=true). Its own RNG stream keeps every other entity identical.
         self.default_workspace = self._make_default_workspace()
-        self.scenario: ScenarioTraffic | None = None  # spend scenario traffic (`scenarios.apply_scenario`)
+        self.scenario: Any = None  # a ScenarioUsage: spend scenario traffic (`scenarios.apply_scenario`)
 
     # -- clock ------------------------------------------------------------------------------------
 
@@ -488,6 +510,31 @@ class SimulatedOrg:
         with self._lock:
             return self._generations.get(day, 0)
 
+    def version(self, day: date) -> tuple[int, int]:
+        """What a day's cached rows depend on: its restatement generation and its scenario revision."""
+        with self._lock:
+            return self._generations.get(day, 0), self._revisions.get(day, 0)
+
+    def scenario_restated(self, days: Iterable[date]) -> None:
+        """The spend scenario's usage of `days` changed (`ScenarioTraffic.restate_runaway`): serve it anew."""
+        with self._lock:
+            for day in days:
+                self._revisions[day] = self._revisions.get(day, 0) + 1
+
+    def set_price_changes(self, changes: Iterable[PriceChange]) -> None:
+        """Anthropic changes list prices: each change scales a model's every token price from its day on."""
+        with self._lock:
+            self._price_changes = tuple(changes)
+            self._costs.clear()
+
+    def price_factor(self, model: str, day: date) -> Decimal:
+        """The factor of every token price of `model` on `day` (1 without a price change)."""
+        factor = Decimal(1)
+        for change in self._price_changes:
+            if change.model == model and day >= change.day:
+                factor *= change.factor
+        return factor
+
     def restate(self, days: int) -> list[date]:
         """Late data settles: the last `days` days (today included) get new numbers; returns those days."""
         today = self.today()
@@ -605,7 +652,7 @@ class SimulatedOrg:
 
     # -- public ground truth ----------------------------------------------------------------------
 
-    def attach_scenario(self, traffic: ScenarioTraffic) -> None:
+    def attach_scenario(self, traffic: ScenarioUsage) -> None:
         """Add a spend scenario's traffic: its keys join the key list, its usage every report."""
         with self._lock:
             if self.scenario is not None:
@@ -662,21 +709,28 @@ class SimulatedOrg:
     def cost_rows(self, day: date) -> list[CostRow]:
         """Finest-grain cost rows (one per workspace and description) of `day`, as visible now."""
         complete = self._minutes_elapsed(day) == MINUTES_PER_DAY
-        key = (day, self.generation(day))
+        key = (day, self.version(day))
         if complete:
             with self._lock:
                 cached = self._costs.get(key)
             if cached is not None:
                 return list(cached)
-        rows = price_usage(self.usage_rows(day), self.code_execution_seconds(day))
+        factors = {model: self.price_factor(model, day) for model in {c.model for c in self._price_changes}}
+        rows = price_usage(self.usage_rows(day), self.code_execution_seconds(day), factors)
         if complete:
             with self._lock:
                 self._costs[key] = rows
         return list(rows)
 
 
-def price_usage(usage: Iterable[UsageRow], code_execution_seconds: dict[str | None, int]) -> list[CostRow]:
-    """Price usage rows into cost rows per (workspace, description); priority tier is not billed here."""
+def price_usage(
+    usage: Iterable[UsageRow],
+    code_execution_seconds: dict[str | None, int],
+    price_factors: dict[str, Decimal] | None = None,
+) -> list[CostRow]:
+    """Price usage rows into cost rows per (workspace, description); priority tier is not billed here.
+    `price_factors` scales the token prices of the models it names (a price change)."""
+    factors = price_factors or {}
     totals: dict[tuple[str | None, str], Decimal] = {}
     fields: dict[str, tuple] = {}
     with localcontext() as ctx:
@@ -690,7 +744,8 @@ def price_usage(usage: Iterable[UsageRow], code_execution_seconds: dict[str | No
                     description, unit, parsed = _token_price(
                         row.model, token_type, row.service_tier, row.context_window, row.inference_geo
                     )
-                    _add(totals, fields, row.workspace_id, description, parsed, tokens * unit)
+                    _add(totals, fields, row.workspace_id, description, parsed,
+                         tokens * unit * factors.get(row.model, 1))  # fmt: skip
             if row.web_search_requests:
                 description = prices.web_search_description(row.model)
                 parsed = ("web_search", row.model, None, None, None, None)

@@ -40,7 +40,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from anthropic_simulator import prices
-from anthropic_simulator.org import MINUTES_PER_DAY, ApiKey, SimulatedOrg, UsageRow, _make_id, _random_chars
+from anthropic_simulator.org import (
+    MINUTES_PER_DAY,
+    ApiKey,
+    PriceChange,
+    SimulatedOrg,
+    UsageRow,
+    _make_id,
+    _random_chars,
+)
 from anthropic_simulator.spend_limits import SpendLimitSettings
 
 DEFAULT_RUNAWAY_HOURS = 3
@@ -77,6 +85,40 @@ def parse_usd(value: object) -> Decimal:
     return amount.quantize(_CENT)
 
 
+def parse_price_change(text: str) -> tuple[str, Decimal, date | int]:
+    """`MODEL:PCT:DAY` (e.g. `claude-haiku-4-5-20251001:10:-3`, `...:-20:2025-06-01`): the `price_change` knob.
+    DAY is an ISO date or a whole number of days before today (0: today; a leading minus is allowed)."""
+    model, _, rest = text.strip().partition(":")
+    pct, _, day = rest.partition(":")
+    if not model or not pct or not day:
+        raise ValueError(f"a price change is MODEL:PCT:DAY, not {text!r}")
+    when: date | int
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        try:
+            when = abs(int(day))
+        except ValueError:
+            raise ValueError(f"a price change's DAY is an ISO date or a number of days ago, not {day!r}") from None
+    return _checked_price_change(model, pct, when)
+
+
+def _checked_price_change(model: object, pct: object, day: object) -> tuple[str, Decimal, date | int]:
+    if model not in prices.MODEL_PRICES:
+        raise ValueError(f"unknown model for a price change: {model!r}")
+    if isinstance(pct, float | bool) or not isinstance(pct, Decimal | int | str):
+        raise ValueError("a price change's percentage must be a Decimal, int or string")
+    try:
+        change = Decimal(str(pct).strip().removesuffix("%"))
+    except InvalidOperation:
+        raise ValueError(f"not a percentage: {pct!r}") from None
+    if not change.is_finite() or not -100 < change <= 1000 or change == 0 or change != change.quantize(_CENT):
+        raise ValueError(f"a price change is a non-zero percentage above -100 and at most 1000, 2 decimals: {pct!r}")
+    if isinstance(day, bool) or not isinstance(day, date | int) or (isinstance(day, int) and day < 0):
+        raise ValueError(f"a price change's day is a date or a whole number of days ago: {day!r}")
+    return str(model), change, day
+
+
 def cents(usd: Decimal) -> int:
     return int(usd * 100)
 
@@ -93,8 +135,13 @@ class SpendScenario:
     spend_limit_usd: Decimal | None = None  # the organization's monthly limit
     workspace_spend_limit_usd: Decimal | None = None  # the first workspace's monthly limit
     spend_limits_refused: bool = False  # the Spend Limits endpoints answer "not enabled for this organization"
+    # Anthropic changes a model's prices: every token price of the model × (1 + pct/100) from the day on (a date, or
+    # an int: that many days before the simulator's today). `parse_price_change("MODEL:PCT:DAY")` reads the flag.
+    price_change: tuple[str, Decimal, date | int] | None = None
 
     def __post_init__(self) -> None:
+        if self.price_change is not None:
+            object.__setattr__(self, "price_change", _checked_price_change(*self.price_change))
         for name in _USD_FIELDS:
             value = getattr(self, name)
             if value is not None:
@@ -161,15 +208,14 @@ class ScenarioTraffic:
         self._workspace_id = org.workspaces[0].id
         self._creator = org.users[0].id
         elapsed = (self.now - datetime.combine(self.today, time(), UTC)) // _MINUTE  # 1..1440
+        self.runaway_usd_per_hour = scenario.runaway_usd_per_hour
         if scenario.runaway_usd_per_hour is not None:
             self.burst_end = self.reported_until
             self.burst_start = self.burst_end - scenario.runaway_hours * _HOUR
             key = _runaway_key(org, self.burst_start)
             self.runaway_key_id = key.id
-            for hour in range(scenario.runaway_hours):
-                start = self.burst_start + hour * _HOUR
-                minute = start.hour * 60
-                self._add(key, start.date(), minute, minute + 60, scenario.runaway_usd_per_hour)
+            self._runaway_key = key
+            self._add_burst(scenario.runaway_usd_per_hour)
         if scenario.new_key_usd is not None:
             key = self._new_key("new-key", self.now - NEW_KEY_AGE, "active")
             self.new_key_id = key.id
@@ -183,9 +229,35 @@ class ScenarioTraffic:
             if scenario.archived_key_usd_yesterday is not None:
                 yesterday = self.today - timedelta(days=1)
                 self._add(key, yesterday, 0, MINUTES_PER_DAY, scenario.archived_key_usd_yesterday)
-        self._by_day: dict[date, list[Piece]] = defaultdict(list)
+        self._index()
+
+    def _add_burst(self, usd_per_hour: Decimal) -> None:
+        assert self.burst_start is not None
+        for hour in range(self.scenario.runaway_hours):
+            start = self.burst_start + hour * _HOUR
+            minute = start.hour * 60
+            self._add(self._runaway_key, start.date(), minute, minute + 60, usd_per_hour)
+
+    def _index(self) -> None:
+        by_day: dict[date, list[Piece]] = defaultdict(list)
         for piece in self.pieces:
-            self._by_day[piece.day].append(piece)
+            by_day[piece.day].append(piece)
+        self._by_day = by_day
+
+    def restate_runaway(self, usd_per_hour: object) -> list[date]:
+        """Anthropic restates the burst's hours: each now costs `usd_per_hour` (None: the burst is gone, the key's
+        own traffic stays). Returns the days that changed; the org must serve them anew (`Simulator` does)."""
+        if self.runaway_key_id is None or self.burst_start is None:
+            raise ValueError("no runaway key to restate: the scenario has no runaway_usd_per_hour")
+        usd = None if usd_per_hour is None else parse_usd(usd_per_hour)
+        burst = [p for p in self.pieces if p.row.api_key_id == self.runaway_key_id]
+        self.pieces = [p for p in self.pieces if p.row.api_key_id != self.runaway_key_id]
+        if usd is not None:
+            self._add_burst(usd)
+        self.runaway_usd_per_hour = usd
+        self._index()
+        burst += [p for p in self.pieces if p.row.api_key_id == self.runaway_key_id]
+        return sorted({p.day for p in burst})
 
     def _new_key(self, name: str, created_at: datetime, status: str) -> ApiKey:
         rng = random.Random(f"{self._seed}:scenario:{name}")
@@ -241,9 +313,9 @@ class ScenarioTraffic:
     def describe(self) -> list[str]:
         """Lines for the simulator's start-up banner."""
         lines = []
-        if self.runaway_key_id is not None and self.burst_start is not None and self.burst_end is not None:
+        if self.runaway_usd_per_hour is not None and self.burst_start is not None and self.burst_end is not None:
             lines.append(
-                f"runaway key {self.runaway_key_id}: ${self.scenario.runaway_usd_per_hour}/h on {self.model}, "
+                f"runaway key {self.runaway_key_id}: ${self.runaway_usd_per_hour}/h on {self.model}, "
                 f"{_hhmm(self.burst_start)} to {_hhmm(self.burst_end)} UTC"
             )
         if self.new_key_id is not None:
@@ -265,6 +337,10 @@ def apply_scenario(
     org: SimulatedOrg, scenario: SpendScenario, *, report_lag: timedelta = DEFAULT_REPORT_LAG
 ) -> ScenarioTraffic | None:
     """Resolve `scenario`'s traffic against `org` on its clock and attach it (before any `AnalyticsData` is built)."""
+    if scenario.price_change is not None:
+        model, pct, day = scenario.price_change
+        when = day if isinstance(day, date) else org.today() - timedelta(days=day)
+        org.set_price_changes([PriceChange(model, 1 + pct / 100, when)])
     if not scenario.adds_traffic:
         return None
     traffic = ScenarioTraffic(scenario, org, now=org.now(), report_lag=report_lag)
@@ -275,6 +351,10 @@ def apply_scenario(
 def banner_lines(scenario: SpendScenario, org: SimulatedOrg, limits: SpendLimitSettings) -> list[str]:
     """The scenario's lines of the start-up banner (none when no knob is set)."""
     lines = org.scenario.describe() if org.scenario is not None else []
+    if scenario.price_change is not None:
+        model, pct, day = scenario.price_change
+        when = day if isinstance(day, date) else org.today() - timedelta(days=day)
+        lines.append(f"price change: every token price of {model} {pct:+}% from {when}")
     if scenario.spend_limits_refused:
         lines.append("spend limits: the endpoints refuse (not enabled for this organization)")
     elif scenario.spend_limit_usd is not None or scenario.workspace_spend_limit_usd is not None:

@@ -223,6 +223,15 @@ class Simulator:
             raise ValueError("restate needs days > 0 (pass days or set restate_days)")
         return self.org.restate(days)
 
+    def restate_runaway(self, usd_per_hour: object) -> list[date]:
+        """Anthropic restates the runaway key's burst: each of its hours now costs `usd_per_hour` (None: the burst
+        is gone). Both APIs serve the changed days anew; returns them."""
+        if self.org.scenario is None:
+            raise ValueError("no runaway key to restate: the simulator has no spend scenario")
+        days = self.org.scenario.restate_runaway(usd_per_hour)
+        self.org.scenario_restated(days)
+        return days
+
     def replace_admin_key(self, admin_key: str) -> None:
         """The organization deletes its Admin key and creates another: the old one now gets 401."""
         self._admin_key = admin_key

@@ -1,6 +1,7 @@
 """Spend alerts against the simulator's scenarios, on the embedded stack: a runaway key is alerted by the first sync
 after Anthropic reports its burst, a new key that spends at once and spend on an archived key each alert once,
-and the anomaly rule stays quiet over 90 days of the demo org's normal traffic (false positives counted)."""
+and the anomaly and price change rules stay quiet over 90 days of the demo org's normal traffic (false positives
+counted)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,16 @@ from decimal import Decimal
 
 import pytest
 
-from anthropic_simulator import DEMO_ADMIN_KEY, OrgSpec, Simulator, SpendScenario
-from anthropic_simulator.analytics_settings import AnalyticsSettings
+from anthropic_simulator import OrgSpec, SpendScenario
 from anthropic_simulator.spend_limits import SpendLimitSettings
 from pump_anthropic.domain import alerts
 from pump_anthropic.logic import guard
 from pump_local import cli
-from pump_local.embedded_aws import LocalAws
 from pump_local.http_api import LocalApi, make_http_server
-from tests.integration.test_spend_guard import connected
-from tests.integration.test_spend_guard import hourly_sync as run_hourly_sync
-from tests.support.stack import FIXED_NOW, SMALL_ORG, Stack
+from tests.support.guard_stack import EXACT, build_stack, connected
+from tests.support.guard_stack import synced_alerts as hourly_sync
+from tests.support.stack import Stack
 
-EXACT = AnalyticsSettings(amount_decimals=None)
 BACKTEST_DAYS = 90
 
 
@@ -36,29 +34,14 @@ def make_stack() -> Iterator:
 
         def build(
             scenario: SpendScenario | None = None,
-            analytics: AnalyticsSettings = EXACT,
-            spec: OrgSpec = SMALL_ORG,
+            analytics=EXACT,
+            spec: OrgSpec | None = None,
             spend_limits: SpendLimitSettings | None = None,
         ) -> Stack:
-            simulator = resources.enter_context(
-                Simulator(
-                    spec,
-                    admin_key=DEMO_ADMIN_KEY,
-                    now=lambda: FIXED_NOW,
-                    analytics=analytics,
-                    scenario=scenario,
-                    spend_limits=spend_limits,
-                )
-            )
-            aws = resources.enter_context(LocalAws(simulator.url, retry_interval_seconds=1, retry_max_attempts=2))
-            return Stack(aws, LocalApi(), simulator, [])
+            extra = {"spec": spec} if spec is not None else {}
+            return build_stack(resources, scenario, analytics, spend_limits=spend_limits, **extra)
 
         yield build
-
-
-def hourly_sync(stack: Stack) -> list[dict]:
-    run_hourly_sync(stack)
-    return stack.call("GET", "/alerts").json()["alerts"]
 
 
 def test_a_runaway_key_is_alerted_once_by_the_first_sync_after_its_burst_is_reported(make_stack, capsys):
@@ -129,6 +112,10 @@ def test_no_anomaly_over_90_days_of_the_demo_orgs_normal_traffic(make_stack):
     print(f"false spend_anomaly alerts over {BACKTEST_DAYS} days of the demo org: {len(found)} "
           f"({len(history)} scopes watched)")  # fmt: skip
     assert found == []
+    # Nor does the price change rule: the simulator's prices don't change, so any price_change would be false.
+    changes = guard.price_changes_over("local", connection_id, today - timedelta(days=BACKTEST_DAYS), today)
+    print(f"false price_change alerts over {BACKTEST_DAYS} days of the demo org: {len(changes)}")
+    assert changes == []
     # The rule is not blind on this data: a day at 3× a key's busiest day is an anomaly.
     busiest = max(history, key=lambda s: sum(s.daily.values()))
     spike = {**busiest.daily, today - timedelta(days=1): max(busiest.daily.values()) * 3 + 50}

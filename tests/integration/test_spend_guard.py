@@ -6,46 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from anthropic_simulator import DEMO_ADMIN_KEY, Simulator
-from anthropic_simulator.analytics_settings import AnalyticsSettings
-from pump_local.embedded_aws import LocalAws
-from pump_local.http_api import LocalApi
-from tests.support.stack import FIXED_NOW, SMALL_ORG, Stack, costs
-
-EXACT = AnalyticsSettings(amount_decimals=None)
+from tests.support.guard_stack import build_stack, connected, hourly_sync, month_rows
+from tests.support.stack import Stack
 
 
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     with ExitStack() as resources:
-        simulator = resources.enter_context(
-            Simulator(SMALL_ORG, admin_key=DEMO_ADMIN_KEY, now=lambda: FIXED_NOW, analytics=EXACT)
-        )
-        aws = resources.enter_context(LocalAws(simulator.url, retry_interval_seconds=1, retry_max_attempts=2))
-        yield Stack(aws, LocalApi(), simulator, [])
-
-
-def connected(stack: Stack) -> str:
-    response = stack.connect()
-    assert response.status == 202, response.body
-    connection = stack.wait_settled(response.json()["id"], timeout=300)
-    assert connection["status"] == "active", connection
-    return connection["id"]
-
-
-def hourly_sync(stack: Stack) -> None:
-    stack.aws.fire_sync_schedule()
-    stack.aws.drain_sync_queue()
-
-
-def month_rows(stack: Stack, group_by: str) -> list[dict]:
-    today = date.today()
-    return costs(stack, today.replace(day=1).isoformat(), today.isoformat(), group_by)["rows"]
+        yield build_stack(resources)
 
 
 def put_budget(stack: Stack, budget_id: str, body: dict) -> dict:

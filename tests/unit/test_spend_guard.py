@@ -309,6 +309,39 @@ def test_alerts_are_listed_by_the_day_they_were_detected_and_by_connection(stora
         guard.list_alerts(TENANT, "2026-03-12", "2026-03-10", None, storage=storage)
 
 
+def test_alerts_come_a_page_at_a_time_and_a_foreign_cursor_is_refused(storage):
+    for n in range(7):
+        storage.guard.add_alert(TENANT, "conn-1", {"id": f"alrt_{n}", "detected_at": f"2026-03-10T0{n % 3}:00:00Z"})
+    storage.guard.add_alert(TENANT, "conn-2", {"id": "alrt_x", "detected_at": "2026-03-10T05:00:00Z"})
+    whole = guard.list_alerts(TENANT, "2026-03-10", "2026-03-10", "conn-1", storage=storage)
+    assert (len(whole["alerts"]), whole["has_more"], whole["next_page"]) == (7, False, None)
+    pages, page = [], None
+    while True:
+        body = guard.list_alerts(TENANT, "2026-03-10", "2026-03-10", "conn-1", limit="3", page=page, storage=storage)
+        pages.append([a["id"] for a in body["alerts"]])
+        if not body["has_more"]:
+            break
+        page = body["next_page"]
+        # An alert raised between two requests (older or newer) never shifts a page boundary.
+        storage.guard.add_alert(
+            TENANT, "conn-1", {"id": f"alrt_new{len(pages)}", "detected_at": "2026-03-10T09:00:00Z"}
+        )
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [i for p in pages for i in p] == [a["id"] for a in whole["alerts"]]
+    first = guard.list_alerts(TENANT, "2026-03-10", "2026-03-10", "conn-1", limit="3", storage=storage)
+    cursor = first["next_page"]
+    for tenant, from_, connection_id in (("tenant-2", "2026-03-10", None), (TENANT, "2026-03-09", "conn-1"),
+                                         (TENANT, "2026-03-10", None), (TENANT, "2026-03-10", "conn-2")):  # fmt: skip
+        with pytest.raises(InvalidQueryError):
+            guard.list_alerts(tenant, from_, "2026-03-10", connection_id, page=cursor, storage=storage)
+    for garbled in ("", "!!", cursor[:-2], cursor + "A", "x" * 20_000, "W1tbW1tbW10pXV1dXQ"):
+        with pytest.raises(InvalidQueryError):
+            guard.list_alerts(TENANT, "2026-03-10", "2026-03-10", "conn-1", page=garbled, storage=storage)
+    for limit in ("0", "10001", "-1", "x", "1.5"):
+        with pytest.raises(InvalidQueryError):
+            guard.list_alerts(TENANT, "2026-03-10", "2026-03-10", "conn-1", limit=limit, storage=storage)
+
+
 def test_a_budget_moved_to_another_connection_leaves_the_first(storage):
     storage.connections.register_connection(tenant_id=TENANT, connection_id="conn-2", organization_id="org2",
                                             organization_name="Org 2", key_hint="…BB", secret_id="s2")  # fmt: skip

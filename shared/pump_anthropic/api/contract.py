@@ -133,6 +133,20 @@ QUERY_PARAMETERS: dict[tuple[str, str], dict[str, dict]] = {
             "type": "string",
             "description": "Only this connection's alerts (404 not_found when it is none of the tenant's)",
         },
+        "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": report_pages.MAX_PAGE_ROWS,
+            "default": report_pages.DEFAULT_PAGE_ROWS,
+            "description": "Alerts per page; a page may hold fewer to keep the response within the Lambda size limit",
+        },
+        "page": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
+            "maxLength": report_pages.MAX_CURSOR_CHARS,
+            "description": "Opaque cursor: the next_page of the previous answer to the same from, to and "
+            "connection_id; leave it out for the first page (any other value: 400 invalid_query)",
+        },
     },
 }
 

@@ -13,6 +13,7 @@ from pump_anthropic.api.powertools import json_body_is_not_an_object
 from pump_anthropic.api.request import tenant_id
 from pump_anthropic.api.responses import json_response
 from pump_anthropic.api.schemas import errors, ok, unsupported_media_type
+from pump_anthropic.domain import report_pages
 from pump_anthropic.exceptions import (
     STORAGE_ERRORS,
     InvalidInputError,
@@ -77,7 +78,7 @@ def delete_budget(budget_id: BudgetId) -> Response[None]:
 
 @router.get(
     "/alerts",
-    summary="Spend alerts detected in a range of UTC days, newest first",
+    summary="Spend alerts detected in a range of UTC days, newest first, a page at a time",
     responses={
         **ok(200, AlertList, "The alerts"),
         **errors(InvalidQueryError, NotFoundError, TenantRateLimitedError, *STORAGE_ERRORS),
@@ -88,5 +89,10 @@ def list_alerts(
                                        "before `to`)")] = None,
     to: Annotated[str | None, Query(description="Last UTC day (inclusive), YYYY-MM-DD (default: today)")] = None,
     connection_id: Annotated[str | None, Query(description="Only this connection's alerts")] = None,
+    limit: Annotated[str | None, Query(description=f"Alerts per page, 1 to {report_pages.MAX_PAGE_ROWS} (default "
+                                       f"{report_pages.DEFAULT_PAGE_ROWS})")] = None,
+    page: Annotated[str | None, Query(description="Opaque cursor: the next_page of the previous answer to the same "
+                                      "from, to and connection_id; leave it out for the first page")] = None,
 ) -> Response[dict]:  # fmt: skip
-    return json_response(200, guard.list_alerts(tenant_id(router), from_, to, connection_id))
+    found = guard.list_alerts(tenant_id(router), from_, to, connection_id, limit=limit, page=page)
+    return json_response(200, found)

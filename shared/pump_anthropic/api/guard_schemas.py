@@ -115,7 +115,9 @@ class BudgetList(BaseModel):
 
 
 class AlertScope(BaseModel):
-    type: Literal["organization", "workspace", "api_key", "actor", "product", "budget"]
+    type: Literal["organization", "workspace", "api_key", "actor", "product", "budget", "model"] = Field(
+        description="`model` for `price_change` (its name then says the price line: token type, tier, window...)"
+    )
     id: str | None
     name: str | None
 
@@ -133,8 +135,13 @@ class Alert(BaseModel):
     scope: AlertScope
     detected_at: str
     window: AlertWindow
-    amount_usd: str
-    baseline_usd: str | None = Field(description="The budget, the usual daily spend or the floor the rule used")
+    amount_usd: str = Field(
+        description="What the rule saw (for `price_change`: the day's rate, USD per MTok or per request)"
+    )
+    baseline_usd: str | None = Field(
+        description="The budget, the usual daily spend or the floor the rule used (for "
+        "`price_change`: the previous rate)"
+    )
     threshold: int | None
     message: str
 
@@ -142,4 +149,9 @@ class Alert(BaseModel):
 class AlertList(BaseModel):
     from_: str = Field(alias="from")
     to: str
-    alerts: list[Alert]
+    alerts: list[Alert] = Field(description="This page's alerts, newest first")
+    has_more: bool = Field(description="Whether alerts follow this page")
+    next_page: str | None = Field(
+        description="Opaque cursor: pass it as `page`, with the same from, to and connection_id, for the next "
+        "alerts; null on the last page"
+    )

@@ -40,9 +40,10 @@ KINDS = (
     "new_key_spend",
     "inactive_key_spend",
     "spend_limit_headroom",
+    "price_change",  # domain/price_alerts.py
 )
 INACTIVE_KEY_STATUSES = frozenset({"archived", "inactive", "expired"})
-SCOPE_TYPES = ("organization", "workspace", "api_key", "actor", "product")
+SCOPE_TYPES = ("organization", "workspace", "api_key", "actor", "product", "model")
 ROBUST_SIGMA_PER_MAD = Decimal("1.4826")
 
 
@@ -132,6 +133,41 @@ def alert_id(kind: str, connection_id: str, scope_type: str, scope_id: str | Non
     return "alrt_" + hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def make_alert(
+    kind: str,
+    connection_id: str,
+    scope: Scope,
+    detected_at: str,
+    window: tuple[str, str],
+    amount_usd: Decimal,
+    baseline_usd: Decimal | None,
+    message: str,
+    *,
+    id_scope: tuple[str, str | None] | None = None,
+    period: str | None = None,
+    extra: str = "",
+    threshold: int | None = None,
+    budget_id: str | None = None,
+) -> Alert:
+    """An alert with its id derived from what it is about: its kind, connection, scope (`id_scope` when the id
+    names another, e.g. the budget), period (by default the window's first day) and `extra`."""
+    scope_type, scope_id = id_scope or (scope.type, scope.id)
+    return Alert(
+        id=alert_id(kind, connection_id, scope_type, scope_id, period or window[0], extra),
+        kind=kind,
+        connection_id=connection_id,
+        scope=scope,
+        detected_at=detected_at,
+        window_from=window[0],
+        window_to=window[1],
+        amount_usd=amount_usd,
+        baseline_usd=baseline_usd,
+        threshold=threshold,
+        message=message,
+        budget_id=budget_id,
+    )
+
+
 def median(values: Sequence[Decimal]) -> Decimal:
     ordered = sorted(values)
     n = len(ordered)
@@ -182,58 +218,32 @@ def _headroom_alerts(picture: SpendPicture, detected: str) -> Iterable[Alert]:
                 message = (f"{report.format_usd(room.used_pct)}% of the {limit.period} spend limit of {where} is "
                            f"spent: ${report.format_usd(room.spent_usd)} of ${report.format_usd(limit.amount_usd)}; "
                            "Anthropic refuses requests past it.")  # fmt: skip
-            yield Alert(
-                id=alert_id(
-                    "spend_limit_headroom",
-                    picture.connection_id,
-                    "limit",
-                    limit.limit_id,
-                    room.period_from.isoformat(),
-                    str(reason),
-                ),  # fmt: skip
-                kind="spend_limit_headroom",
-                connection_id=picture.connection_id,
-                scope=scope,
-                detected_at=detected,
-                window_from=room.period_from.isoformat(),
-                window_to=room.period_to.isoformat(),
-                amount_usd=room.spent_usd,
-                baseline_usd=limit.amount_usd,
-                threshold=reason,
-                message=message,
+            yield make_alert(
+                "spend_limit_headroom", picture.connection_id, scope, detected,
+                (room.period_from.isoformat(), room.period_to.isoformat()), room.spent_usd, limit.amount_usd, message,
+                id_scope=("limit", limit.limit_id), extra=str(reason), threshold=reason,
                 budget_id=limit.limit_id.removeprefix("budget:") if limit.source == "budget" else None,
-            )
+            )  # fmt: skip
 
 
 def _budget_alerts(picture: SpendPicture, detected: str) -> Iterable[Alert]:
     today = picture.now.date()
     for budget, month, scope_name in picture.budgets:
         scope = Scope(budget.scope.type, budget.scope.id, scope_name)
-        common = {"connection_id": picture.connection_id, "scope": scope, "detected_at": detected,
-                  "window_from": f"{month.month}-01", "window_to": today.isoformat(), "budget_id": budget.budget_id,
-                  "baseline_usd": budget.monthly_usd}  # fmt: skip
+        window = (f"{month.month}-01", today.isoformat())
+        common = {"id_scope": ("budget", budget.budget_id), "period": month.month, "budget_id": budget.budget_id}
         for threshold in month.crossed:
-            yield Alert(
-                id=alert_id(
-                    "budget_threshold", picture.connection_id, "budget", budget.budget_id, month.month, str(threshold)
-                ),  # fmt: skip
-                kind="budget_threshold",
-                amount_usd=month.month_to_date,
-                threshold=threshold,
-                message=f"Budget '{budget.name}' reached {threshold}% in {month.month}: "
-                f"${report.format_usd(month.month_to_date)} of ${budget.monthly_usd}.",
-                **common,
-            )
+            message = (f"Budget '{budget.name}' reached {threshold}% in {month.month}: "
+                       f"${report.format_usd(month.month_to_date)} of ${budget.monthly_usd}.")  # fmt: skip
+            yield make_alert("budget_threshold", picture.connection_id, scope, detected, window, month.month_to_date,
+                             budget.monthly_usd, message, extra=str(threshold), threshold=threshold,
+                             **common)  # fmt: skip
         if month.forecast_month_end > budget.monthly_usd:
-            yield Alert(
-                id=alert_id("budget_forecast", picture.connection_id, "budget", budget.budget_id, month.month),
-                kind="budget_forecast",
-                amount_usd=month.forecast_month_end,
-                threshold=100,
-                message=f"Budget '{budget.name}' is forecast to end {month.month} at "
-                f"${report.format_usd(month.forecast_month_end)}, over its ${budget.monthly_usd}.",
-                **common,
-            )
+            message = (f"Budget '{budget.name}' is forecast to end {month.month} at "
+                       f"${report.format_usd(month.forecast_month_end)}, over its ${budget.monthly_usd}.")  # fmt: skip
+            yield make_alert("budget_forecast", picture.connection_id, scope, detected, window,
+                             month.forecast_month_end, budget.monthly_usd, message, threshold=100,
+                             **common)  # fmt: skip
 
 
 def _anomalies(picture: SpendPicture, detected: str, rules: AlertRules) -> Iterable[Alert]:
@@ -248,21 +258,11 @@ def _anomalies(picture: SpendPicture, detected: str, rules: AlertRules) -> Itera
                 continue
             usual = median(baseline)
             so_far = " so far" if day == today else ""
-            yield Alert(
-                id=alert_id("spend_anomaly", picture.connection_id, spend.scope.type, spend.scope.id, day.isoformat()),
-                kind="spend_anomaly",
-                connection_id=picture.connection_id,
-                scope=spend.scope,
-                detected_at=detected,
-                window_from=day.isoformat(),
-                window_to=day.isoformat(),
-                amount_usd=value,
-                baseline_usd=usual,
-                threshold=None,
-                message=f"{_label(spend.scope)} spent ${report.format_usd(value)} on {day.isoformat()}{so_far}, "
-                f"against a usual ${report.format_usd(usual.quantize(Decimal('0.01')))} a day "
-                f"(median of the {rules.baseline_days} days before).",
-            )
+            message = (f"{_label(spend.scope)} spent ${report.format_usd(value)} on {day.isoformat()}{so_far}, "
+                       f"against a usual ${report.format_usd(usual.quantize(Decimal('0.01')))} a day "
+                       f"(median of the {rules.baseline_days} days before).")  # fmt: skip
+            yield make_alert("spend_anomaly", picture.connection_id, spend.scope, detected,
+                             (day.isoformat(), day.isoformat()), value, usual, message)  # fmt: skip
 
 
 def anomalies_over(
@@ -291,36 +291,17 @@ def _key_alerts(picture: SpendPicture, detected: str, rules: AlertRules) -> Iter
             since = facts.created_at.date()
             total = sum((v for d, v in spend.daily.items() if since <= d <= today), Decimal(0))
             if total >= rules.new_key_floor_usd:
-                yield Alert(
-                    id=alert_id("new_key_spend", picture.connection_id, "api_key", spend.scope.id, since.isoformat()),
-                    kind="new_key_spend",
-                    connection_id=picture.connection_id,
-                    scope=spend.scope,
-                    detected_at=detected,
-                    window_from=since.isoformat(),
-                    window_to=today.isoformat(),
-                    amount_usd=total,
-                    baseline_usd=rules.new_key_floor_usd,
-                    threshold=None,
-                    message=f"{_label(spend.scope)}, created on {since.isoformat()}, has already spent "
-                    f"${report.format_usd(total)}.",
-                )
+                message = (f"{_label(spend.scope)}, created on {since.isoformat()}, has already spent "
+                           f"${report.format_usd(total)}.")  # fmt: skip
+                yield make_alert("new_key_spend", picture.connection_id, spend.scope, detected,
+                                 (since.isoformat(), today.isoformat()), total, rules.new_key_floor_usd,
+                                 message)  # fmt: skip
         today_spend = spend.daily.get(today, Decimal(0))
         if facts.status in INACTIVE_KEY_STATUSES and today_spend >= rules.inactive_key_floor_usd:
-            yield Alert(
-                id=alert_id("inactive_key_spend", picture.connection_id, "api_key", spend.scope.id, today.isoformat()),
-                kind="inactive_key_spend",
-                connection_id=picture.connection_id,
-                scope=spend.scope,
-                detected_at=detected,
-                window_from=today.isoformat(),
-                window_to=today.isoformat(),
-                amount_usd=today_spend,
-                baseline_usd=None,
-                threshold=None,
-                message=f"{_label(spend.scope)} is {facts.status} but spent ${report.format_usd(today_spend)} "
-                f"on {today.isoformat()}.",
-            )
+            message = (f"{_label(spend.scope)} is {facts.status} but spent ${report.format_usd(today_spend)} "
+                       f"on {today.isoformat()}.")  # fmt: skip
+            yield make_alert("inactive_key_spend", picture.connection_id, spend.scope, detected,
+                             (today.isoformat(), today.isoformat()), today_spend, None, message)  # fmt: skip
 
 
 def _is_new(facts: KeyFacts | None, today: date, rules: AlertRules) -> bool:

@@ -7,6 +7,7 @@ GET /costs gives for the same scope, connection and month, to the cent.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from decimal import Decimal
 
 from pump_anthropic.admin_api.analytics import AnalyticsClient
 from pump_anthropic.clock import utc_now
-from pump_anthropic.domain import alerts, budgets, report, spend_limits
+from pump_anthropic.domain import alerts, budgets, price_alerts, report, report_pages, spend_limits
 from pump_anthropic.domain.alerts import AlertRules, KeyFacts, Scope, ScopeSpend, SpendPicture
 from pump_anthropic.domain.budgets import Budget, BudgetScope
 from pump_anthropic.domain.report import CostQuery, parse_cost_query
@@ -35,6 +36,8 @@ ORGANIZATION = BudgetScope("organization", None)
 # The Spend Limits API's answers that mean "not for this key or organization" rather than a fault: 400
 # organization_type_not_supported, 401/403 (the early-access gate), 404.
 REFUSING_STATUSES = frozenset({400, 401, 403, 404})
+# The days each check judges for price changes: today and the days before it the hourly sync re-reads by default.
+PRICE_CHANGE_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,19 @@ def list_alerts(
     to: str | None,
     connection_id: str | None,
     *,
+    limit: str | None = None,
+    page: str | None = None,
     storage: Storage | None = None,
 ) -> dict:
-    """The tenant's alerts detected between `from` and `to` (UTC days, inclusive; by default the 30 days to today,
-    as GET /costs), newest first, optionally of one connection."""
+    """A page of the tenant's alerts detected between `from` and `to` (UTC days, inclusive; by default the 30 days
+    to today, as GET /costs), newest first, optionally of one connection. Paged as GET /costs is: `limit`, and the
+    opaque cursor `page` (bound to the tenant and the query; keyed by the last alert shown, so an alert raised
+    between two requests never shifts a page)."""
     storage = storage or dynamodb_storage()
     query = parse_cost_query(from_, to, "", today=utc_now().date())
+    # The cursor's fingerprint binds what it pages: the range, the connection filter, and the (detected_at, id) key.
+    paged = CostQuery(query.first_day, query.last_day, (f"alerts:{connection_id or ''}", "id"))
+    page_query = report_pages.parse_page_query(limit, page, paged, tenant=tenant)
     quotas.take(storage, tenant, quotas.READ)
     connection_ids = storage.connections.connection_ids(tenant)
     if connection_id is not None:
@@ -110,7 +120,19 @@ def list_alerts(
         if first <= a["detected_at"][:10] <= last
     ]
     found.sort(key=lambda a: (a["detected_at"], a["id"]), reverse=True)
-    return {"from": first, "to": last, "alerts": found}
+    if page_query.after is not None:
+        after = tuple(v or "" for v in page_query.after)
+        found = [a for a in found if (a["detected_at"], a["id"]) < after]
+    shown, size = found[: page_query.limit], 0
+    for count, alert in enumerate(shown):
+        size += len(json.dumps(json.dumps(alert)))
+        if size > report_pages.MAX_PAGE_BYTES and count:
+            shown = shown[:count]
+            break
+    has_more = len(shown) < len(found)
+    cursor = (shown[-1]["detected_at"], shown[-1]["id"]) if has_more else None
+    next_page = report_pages.encode_cursor(paged, cursor, tenant=tenant) if cursor else None
+    return {"from": first, "to": last, "alerts": shown, "has_more": has_more, "next_page": next_page}
 
 
 def check_connection(
@@ -144,8 +166,8 @@ def check_connection(
         budgets=months,
         headrooms=rooms,
     )
-    raised = [a for a in alerts.raise_alerts(picture, rules) if storage.guard.add_alert(tenant, connection_id,
-                                                                                        a.as_dict())]  # fmt: skip
+    holding = alerts.raise_alerts(picture, rules) + _price_changes(tenant, connection_id, now, storage)
+    raised = [a for a in holding if storage.guard.add_alert(tenant, connection_id, a.as_dict())]
     waiting = [a for a in storage.guard.list_alerts(tenant, [connection_id]) if not a.get("published")]
     published = publish(tenant, [{k: v for k, v in a.items() if k != "published"} for a in waiting]) if waiting else []
     for alert_id in published:
@@ -155,6 +177,25 @@ def check_connection(
         logger.error("alerts left unpublished", extra={"connection_id": connection_id,
                                                        "unpublished": len(waiting) - len(published)})  # fmt: skip
     return GuardOutcome(raised=len(raised), published=len(published))
+
+
+def _price_changes(tenant: str, connection_id: str, now: datetime, storage: Storage) -> list[alerts.Alert]:
+    """The price changes of the days the sync re-reads (each judged against the days before it)."""
+    today = now.date()
+    return price_changes_over(tenant, connection_id, today - timedelta(days=PRICE_CHANGE_DAYS), today, now=now,
+                              storage=storage)  # fmt: skip
+
+
+def price_changes_over(
+    tenant: str, connection_id: str, first_day: date, last_day: date, *, now: datetime | None = None,
+    storage: Storage | None = None,
+) -> list[alerts.Alert]:  # fmt: skip
+    """The `price_change` alerts of [first_day, last_day] over the stored days (also a backtest of the rule)."""
+    storage = storage or dynamodb_storage()
+    since = first_day - timedelta(days=price_alerts.LOOKBACK_DAYS)
+    items = storage.costs.iter_cost_items(tenant, connection_id, since, last_day)
+    detected = (now or utc_now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return price_alerts.price_changes(connection_id, items, first_day, last_day, detected)
 
 
 def refresh_spend_limits(storage: Storage, tenant: str, connection_id: str, client: AnalyticsClient) -> None:
