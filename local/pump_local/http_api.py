@@ -18,6 +18,7 @@ import base64
 import json
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -196,7 +197,10 @@ class LocalApi:
         if handler is None:
             return _error(404, "not_found", "No such route.")
         event = _event(method, parts.path, parts.query, headers, body)
-        result = handler(event, FakeLambdaContext(handler.__module__))
+        # One invocation at a time per function, as one Lambda container runs them: a handler's resolver keeps the
+        # current event on its module-level app, so two threads in it at once would answer with each other's event.
+        with _invocation_lock(handler):
+            result = handler(event, FakeLambdaContext(handler.__module__))
         body_text = result.get("body") or ""
         if result.get("isBase64Encoded"):
             body_text = base64.b64decode(body_text).decode()
@@ -224,6 +228,15 @@ def _split_target(target: str) -> SplitResult | None:
         return urlsplit(target)
     except ValueError:
         return None
+
+
+_INVOCATION_LOCKS: dict[Handler, threading.Lock] = {}
+_INVOCATION_LOCKS_GUARD = threading.Lock()
+
+
+def _invocation_lock(handler: Handler) -> threading.Lock:
+    with _INVOCATION_LOCKS_GUARD:
+        return _INVOCATION_LOCKS.setdefault(handler, threading.Lock())
 
 
 def _default_routes() -> list[tuple[str, str, Handler]]:

@@ -231,3 +231,31 @@ def test_serve_on_loopback_prints_no_warning(host):
 def test_serve_on_another_address_prints_a_warning(host):
     warning = non_loopback_warning(host, 8080)
     assert warning is not None and warning.startswith("WARNING") and "8080" in warning and "--allowed-host" in warning
+
+
+def test_concurrent_requests_to_one_function_each_get_their_own_answer():
+    # A handler that keeps the current event in module state, as Powertools' resolver keeps it on its app: two
+    # threads in it at once would answer with each other's event. One invocation at a time per function, as a
+    # Lambda container runs them, keeps every answer its own.
+    current: dict = {}
+    inside = threading.Event()
+
+    def handler(event: dict, context: object) -> dict:
+        current["event"] = event
+        inside.set()
+        time.sleep(0.05)  # hold the state long enough for another thread to arrive (it waits on the lock)
+        return {"statusCode": 200, "headers": {}, "body": json.dumps({"query": current["event"]["rawQueryString"]})}
+
+    api = LocalApi(routes=[("", "/x", handler)])
+    answers: dict[str, str] = {}
+
+    def ask(n: int) -> None:
+        answers[f"n={n}"] = json.loads(api.request("GET", f"/x?n={n}").body)["query"]
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert inside.is_set()
+    assert answers == {query: query for query in answers} and len(answers) == 6

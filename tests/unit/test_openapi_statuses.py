@@ -336,7 +336,8 @@ ROUTES += [
     ("delete", "/budgets/{budget_id}", "/budgets/b-1", None, (guard, "delete_budget"), None,
      (InvalidInputError, NotFoundError, TenantRateLimitedError, *STORAGE)),
     ("get", "/alerts", "/alerts", None, (guard, "list_alerts"), {"from": "2026-03-01", "to": "2026-03-30",
-     "alerts": [ALERT], "has_more": False, "next_page": None}, (InvalidQueryError, NotFoundError, TenantRateLimitedError, *STORAGE)),
+     "alerts": [ALERT], "has_more": False, "next_page": None},
+     (InvalidQueryError, NotFoundError, TenantRateLimitedError, *STORAGE)),
 ]  # fmt: skip
 GUARD_MODELS = {
     ("put", "/budgets/{budget_id}"): guard_schemas.Budget,

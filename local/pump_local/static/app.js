@@ -118,10 +118,11 @@
   }
 
   class ApiError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, retryAfter = null) {
       super(message);
       this.status = status;
       this.code = code;
+      this.retryAfter = retryAfter; // seconds, as the API's Retry-After header said (429), else null
     }
   }
 
@@ -158,6 +159,7 @@
         response.status,
         error.code || `http_${response.status}`,
         error.message || `The API answered with HTTP ${response.status}.`,
+        response.headers.get("Retry-After"),
       );
     }
     return payload;
@@ -1412,12 +1414,25 @@
   }
 
   // What guard.js (the budgets and alerts) shares with this file: one API client, one way to show amounts.
+  // finance.js (rates, savings, reconciliation, today by hour) uses more of them: decimals, labels, the range.
   window.Pump = Object.freeze({
     api,
     el,
+    svg,
     setStatus,
     money,
     formatUsd,
+    formatInt,
+    formatTokens,
+    formatAxisUsd,
+    niceCeiling,
+    parseDecimal,
+    sumDecimals,
+    groupThousands,
+    dimensionLabel,
+    costTypeLabel: (value) => COST_TYPES[value] || value || "—",
+    tokenTypeLabel: (value) => TOKEN_TYPES[value] || value,
+    selectedRange,
     formatDateTime,
     percentOf,
     isoDay,

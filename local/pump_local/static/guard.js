@@ -96,7 +96,12 @@
   async function loadAlerts() {
     const status = $("alerts-status");
     try {
+      // Every page of the range (alerts are few; a page holds up to 1,000).
       const body = await api("GET", "/alerts");
+      for (let page = body; page.has_more && page.next_page; ) {
+        page = await api("GET", `/alerts?page=${encodeURIComponent(page.next_page)}`);
+        body.alerts = [...body.alerts, ...page.alerts];
+      }
       setStatus(status, "");
       renderAlerts(body);
     } catch (error) {
