@@ -149,12 +149,28 @@ def test_a_summary_whose_days_changed_is_never_read(stack, backfilled):
     before = get(stack, **query)
     summary = _month_summaries()[1]
     month = summary["pk"]["S"].rsplit("#", 1)[1]
-    stamps, stored = cost_days._month_stamps(TENANT, _connection_id(stack), month)
+    stamps, found = cost_days._month_stamps(TENANT, _connection_id(stack), month, "summary", cost_days.GRAINS)
+    stored, grains = found["summary"], found[cost_days.GRAINS]
     assert month_summary.is_current(stored, stamps)
-    # Every cost line's amount made absurd (a line is [source, 7 dimensions, cost, ...]).
+    assert month_summary.is_current(grains, stamps, format_=month_summary.GRAINS_FORMAT)
+    # Every cost line's amount made absurd (a line is [source, 7 dimensions, cost, ...]; a grain's line by model is
+    # [source, model, cost, ...]).
     tampered = {**stored, "cost": [[*row[:8], "1000000", *row[9:]] for row in stored["cost"]]}
     tampered["days"] = [[d, "0" * 32, s] for d, _digest, s in stored["days"]]  # digests of days no longer stored
-    table.batch_write(puts=[{**_raw_summary(summary), "summary": {"B": month_summary.encode(tampered)}}])
+    lines = {
+        **grains["lines"],
+        "cost|model": [[*row[:2], "1000000", *row[3:]] for row in grains["lines"]["cost|model"]],
+    }
+    tampered_grains = {**grains, "days": tampered["days"], "lines": lines}
+    table.batch_write(
+        puts=[
+            {
+                **_raw_summary(summary),
+                "summary": {"B": month_summary.encode(tampered)},
+                cost_days.GRAINS: {"B": month_summary.encode(tampered_grains)},
+            }
+        ]
+    )
     try:
         assert get(stack, **query) == before
     finally:
@@ -163,7 +179,7 @@ def test_a_summary_whose_days_changed_is_never_read(stack, backfilled):
 
 
 def _raw_summary(item: dict) -> dict:
-    return {k: v for k, v in item.items() if k != "summary"}
+    return {k: v for k, v in item.items() if k not in {"summary", cost_days.GRAINS}}
 
 
 def _connection_id(stack) -> str:

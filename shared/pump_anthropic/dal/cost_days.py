@@ -25,7 +25,7 @@ from pump_anthropic.domain import day_docs, hourly, month_summary
 from pump_anthropic.domain.allocation import KeyShare
 from pump_anthropic.domain.calendar import month_bounds
 from pump_anthropic.domain.day_docs import LINES, StoredDay
-from pump_anthropic.domain.month_summary import GRAIN_LINES, SummaryDay
+from pump_anthropic.domain.month_summary import GRAIN_LINES, GRAIN_MONTH, SummaryDay
 from pump_anthropic.domain.normalize import CostItem
 from pump_anthropic.domain.records import DayWriteFigures, StoredRollup
 
@@ -145,43 +145,50 @@ def apply_days(tenant_id: str, connection_id: str, desired: dict[date, StoredDay
 
 
 SUMMARY_SK = "MONTH"
+GRAINS = "grains"  # the summary's lines folded by single dimensions (month_summary.grains_of), beside it on its item
 
 
 def _month_bounds(month: str) -> tuple[date, date]:
     return month_bounds(date.fromisoformat(f"{month}-01"))
 
 
-def _month_stamps(tenant_id: str, connection_id: str, month: str) -> tuple[dict[date, str], dict | None]:
-    """The month's stored day digests (heads only) and its summary, in one query that leaves the day bodies out."""
+def _month_stamps(
+    tenant_id: str, connection_id: str, month: str, *attributes: str
+) -> tuple[dict[date, str], dict[str, dict]]:
+    """The month's stored day digests (heads only) and the named attributes of its summary item (`summary`,
+    `grains`) decoded, in one query that leaves the day bodies out."""
     connection = table.table_connection()
     digests: dict[date, str] = {}
-    summary = None
+    found: dict[str, dict] = {}
     last_key = None
     while True:
         page = connection.query(
             days_pk(tenant_id, connection_id, month),
             exclusive_start_key=last_key,
             consistent_read=True,
-            attributes_to_get=["sk", "digest", "summary"],
+            attributes_to_get=["sk", "digest", *attributes],
         )
         for raw in page.get("Items", []):
             sk = raw["sk"]["S"]
             if sk == SUMMARY_SK:
-                body = raw["summary"]["B"]
-                summary = month_summary.decode(table.binary_value(body))
-            elif sk.startswith("DAY#") and sk.count("#") == 1:  # a day's head: DAY#{date}
+                found = {a: month_summary.decode(table.binary_value(raw[a]["B"])) for a in attributes if a in raw}
+            elif sk.startswith("DAY#") and sk.count("#") == 1:  # a day's head: DAY#{date} (not its parts or hours)
                 digests[date.fromisoformat(sk[4:])] = raw["digest"]["S"]
         last_key = page.get("LastEvaluatedKey")
         if not last_key:
-            return digests, summary
+            return digests, found
 
 
 def refresh_summaries(tenant_id: str, connection_id: str, months_: Iterable[str]) -> int:
-    """Rebuild the summary of each month whose stored days no longer match it; returns how many were written."""
+    """Rebuild the summary (and grains) of each month whose stored days no longer match them; returns how many were
+    written."""
     written = 0
     for month in months_:
-        digests, summary = _month_stamps(tenant_id, connection_id, month)
-        if month_summary.is_current(summary, digests):
+        digests, found = _month_stamps(tenant_id, connection_id, month, "summary", GRAINS)
+        summary = found.get("summary")
+        if month_summary.is_current(summary, digests) and month_summary.is_current(
+            found.get(GRAINS), digests, format_=month_summary.GRAINS_FORMAT
+        ):
             continue
         pk = days_pk(tenant_id, connection_id, month)
         first, last = _month_bounds(month)
@@ -195,12 +202,14 @@ def refresh_summaries(tenant_id: str, connection_id: str, months_: Iterable[str]
             if summary is not None:
                 batch_write(deletes=[item_key(pk, SUMMARY_SK)])
             continue
+        built = month_summary.summarize(days)
         item = {
             "pk": {"S": pk},
             "sk": {"S": SUMMARY_SK},
             "item_type": {"S": "month_summary"},
             "connection_id": {"S": connection_id},
-            "summary": {"B": month_summary.encode(month_summary.summarize(days))},
+            "summary": {"B": month_summary.encode(built)},
+            GRAINS: {"B": month_summary.encode(month_summary.grains_of(built))},
         }
         expiry = _expiry(last)
         if expiry is not None:
@@ -245,31 +254,17 @@ def _expiry(day: date) -> datetime | None:
 
 
 def _head(pk: str, connection_id: str, day: StoredDay) -> dict:
-    return DayDocModel(
-        pk,
-        _head_sk(day.day),
-        item_type="day",
-        date=day.day.isoformat(),
-        connection_id=connection_id,
-        digest=day.digest,
-        parts=len(day.parts),
-        body=day.parts[0],
-        expires=_expiry(day.day),
-    ).serialize()
+    return _doc(pk, _head_sk(day.day), "day", connection_id, day, 0)
 
 
 def _part(pk: str, connection_id: str, day: StoredDay, part: int) -> dict:
-    return DayDocModel(
-        pk,
-        _part_sk(day.day, day.version, part),
-        item_type="day_part",
-        date=day.day.isoformat(),
-        connection_id=connection_id,
-        digest=day.digest,
-        parts=len(day.parts),
-        body=day.parts[part],
-        expires=_expiry(day.day),
-    ).serialize()
+    return _doc(pk, _part_sk(day.day, day.version, part), "day_part", connection_id, day, part)
+
+
+def _doc(pk: str, sk: str, item_type: str, connection_id: str, day: StoredDay, part: int) -> dict:
+    return DayDocModel(pk, sk, item_type=item_type, date=day.day.isoformat(), connection_id=connection_id,
+                       digest=day.digest, parts=len(day.parts), body=day.parts[part],
+                       expires=_expiry(day.day)).serialize()  # fmt: skip
 
 
 def iter_days(
@@ -318,18 +313,40 @@ def iter_rollups(
 ) -> Iterator[StoredRollup]:
     """The tenant's days of [first_day, last_day] as rollup lines: cost lines, or with `by_api_key` the lines by API
     key (and, on days from the analytics API, by actor and product). With a coarser `grain` than every day's lines,
-    a whole month inside the range is read from its summary while the summary matches the stored days."""
+    a whole month inside the range is read from its summary (or its grains) while they match the stored days; a
+    grain naming the dimensions the read keeps (month_summary.with_dimensions) has its lines folded onto them."""
+    base, wanted = month_summary.split_grain(grain)
     for connection_id in connection_ids:
         for month in months(first_day, last_day):
             month_first, month_last = _month_bounds(month)
-            if grain != GRAIN_LINES and first_day <= month_first and month_last <= last_day:
-                digests, summary = _month_stamps(tenant_id, connection_id, month)
-                if month_summary.is_current(summary, digests):
-                    yield from month_summary.rollups(summary, month_first, connection_id, grain=grain, who=by_api_key)
+            if base != GRAIN_LINES and first_day <= month_first and month_last <= last_day:
+                summarized = _summary_rollups(tenant_id, connection_id, month, base, by_api_key, wanted)
+                if summarized is not None:
+                    yield from summarized
                     continue
             first, last = max(first_day, month_first), min(last_day, month_last)
             for day, projections in iter_days(tenant_id, connection_id, first, last):
-                yield day_docs.rollup_of(day, connection_id, projections, who=by_api_key)
+                yield month_summary.day_rollup(day, connection_id, projections, who=by_api_key, wanted=wanted)
+
+
+def _summary_rollups(
+    tenant_id: str, connection_id: str, month: str, grain: str, who: bool, wanted: tuple[str, ...] | None
+) -> list[StoredRollup] | None:
+    """A whole month from its grains when they hold what the read keeps, else from its summary; None when neither
+    matches the stored days (the days are read instead)."""
+    month_first, _ = _month_bounds(month)
+    if grain == GRAIN_MONTH and wanted is not None and len(wanted) <= 1:
+        digests, found = _month_stamps(tenant_id, connection_id, month, GRAINS)
+        grains = found.get(GRAINS)
+        if month_summary.is_current(grains, digests, format_=month_summary.GRAINS_FORMAT):
+            rollups = month_summary.grain_rollups(grains, month_first, connection_id, who=who, wanted=wanted)
+            if rollups is not None:
+                return rollups
+    digests, found = _month_stamps(tenant_id, connection_id, month, "summary")
+    summary = found.get("summary")
+    if not month_summary.is_current(summary, digests):
+        return None
+    return month_summary.rollups(summary, month_first, connection_id, grain=grain, who=who, wanted=wanted)
 
 
 def store_hours(tenant_id: str, connection_id: str, days: Mapping[date, list]) -> int:

@@ -153,7 +153,6 @@ class ListPricedDays:
     of: int
 
 
-
 # The figures every row and the total carry, in this order, whatever the grouping.
 FIGURE_KEYS = ("cost_usd", "list_cost_usd", "list_priced", "tokens", "cost_unknown")
 
@@ -229,27 +228,10 @@ def build_cost_report(
         total.cost_usd = Decimal(0) if not total.unpriced_tokens and not total.unpriced_requests else None
     provisional, settled_through = _provisional_days(days_by_source, today, restatement_days)
     list_priced_days = DaysByPeriod.of_sources(days_by_source)
-    rows = []
-    for key in sorted(groups, key=order_key):
-        row: dict = dict(zip(query.group_by, key, strict=True))
-        if "workspace_id" in row:
-            ws = row["workspace_id"]
-            row = _insert_after(
-                row,
-                "workspace_id",
-                "workspace_name",
-                DEFAULT_WORKSPACE_NAME if ws is None else workspace_names.get(ws, ws),
-            )
-        if by_model:
-            row = _insert_after(row, "model", "model_ids", sorted(groups[key].model_ids))
-        if "api_key_id" in row:
-            row = _with_api_key_names(row, key_names, groups[key].allocation)
-        if "actor" in row:
-            row = _with_actor(row, actors, key_names)
-        if today is not None and "date" in row:
-            row["provisional"] = date.fromisoformat(row["date"]) in provisional
-        row.update(groups[key].as_dict(list_priced_days.of_row(row)))
-        rows.append(row)
+    dated = {d.isoformat() for d in provisional} if today is not None and "date" in query.group_by else None
+    names = (workspace_names, key_names, actors)
+    rows = [_row(query, key, groups[key], names, dated, list_priced_days) for key in
+            sorted(groups, key=order_key)]  # fmt: skip
     return {
         "currency": "USD",
         "from": query.first_day.isoformat(),
@@ -260,6 +242,28 @@ def build_cost_report(
         "total": total.as_dict(list_priced_days.whole),
         "rows": rows,
     }
+
+
+def _row(query: CostQuery, key: tuple, group: _Totals, names: tuple, provisional: set[str] | None,
+         days: DaysByPeriod) -> dict:  # fmt: skip
+    """A row: in group_by order, each dimension followed by what describes it (names, model ids, allocation), then
+    whether its date is provisional, then its figures."""
+    workspace_names, key_names, actors = names
+    row: dict = {}
+    for dimension, value in zip(query.group_by, key, strict=True):
+        row[dimension] = value
+        if dimension == "workspace_id":
+            row["workspace_name"] = DEFAULT_WORKSPACE_NAME if value is None else workspace_names.get(value, value)
+        elif dimension == "model":
+            row["model_ids"] = sorted(group.model_ids)
+        elif dimension == "api_key_id":
+            row.update(_api_key_fields(value, key_names, group.allocation))
+        elif dimension == "actor":
+            row.update(_actor_fields(value, actors, key_names))
+    if provisional is not None:
+        row["provisional"] = row["date"] in provisional
+    row.update(group.as_dict(days.of_row(row)))
+    return row
 
 
 @lru_cache(maxsize=4096)
@@ -304,8 +308,9 @@ def _source_ranges(days_by_source: Mapping[str, set[date]]) -> list[dict]:
     return sorted(ranges, key=lambda r: (r["from"], r["source"]))
 
 
-def _with_actor(row: dict, actors: Mapping[str, list], key_names: Mapping[str, Mapping[str, str | None]]) -> dict:
-    key = row["actor"]
+def _actor_fields(
+    key: str | None, actors: Mapping[str, list], key_names: Mapping[str, Mapping[str, str | None]]
+) -> dict:
     if key == UNKNOWN:
         described = [key, UNKNOWN, None, None, None, UNKNOWN_ACTOR_NOTE]
     elif key is None:
@@ -315,19 +320,13 @@ def _with_actor(row: dict, actors: Mapping[str, list], key_names: Mapping[str, M
     _, actor_type, actor_id, name, email, note = described
     if actor_type == "api_actor" and name is None:
         name = (key_names.get(actor_id or "") or {}).get("name")
-    fields = {
+    return {
         "actor_type": actor_type,
         "actor_id": actor_id,
         "actor_name": name,
         "actor_email": email,
         "actor_note": note or None,  # on every actor row: null when there is nothing to explain
     }
-    out: dict = {}
-    for k, v in row.items():
-        out[k] = v
-        if k == "actor":
-            out.update(fields)
-    return out
 
 
 def order_key(key: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
@@ -358,21 +357,8 @@ def api_key_label(key: str, names: Mapping[str, Mapping[str, str | None]]) -> tu
     return known.get("name") or key, known.get("hint"), METHOD_PROPORTIONAL
 
 
-def _with_api_key_names(
-    row: dict, names: Mapping[str, Mapping[str, str | None]], allocation: str | None = None
-) -> dict:
-    name, hint, method = api_key_label(row["api_key_id"], names)
-    row = _insert_after(row, "api_key_id", "api_key_name", name)
-    row = _insert_after(row, "api_key_name", "api_key_hint", hint)
+def _api_key_fields(key: str, names: Mapping[str, Mapping[str, str | None]], allocation: str | None = None) -> dict:
+    name, hint, method = api_key_label(key, names)
     # How the row's cost was attributed to the key: billed by Anthropic (analytics days) or allocated by us from
     # per-key usage (legacy days); said on every row.
-    return _insert_after(row, "api_key_hint", "allocation", allocation or method)
-
-
-def _insert_after(row: dict, after: str, key: str, value: object) -> dict:
-    out: dict = {}
-    for k, v in row.items():
-        out[k] = v
-        if k == after:
-            out[key] = value
-    return out
+    return {"api_key_name": name, "api_key_hint": hint, "allocation": allocation or method}

@@ -6,8 +6,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import date, timedelta
 
-from pump_anthropic.domain import export, report, report_pages
-from pump_anthropic.domain.month_summary import GRAIN_LINES
+from pump_anthropic.domain import export, month_summary, report, report_pages
+from pump_anthropic.domain.month_summary import GRAIN_DAY_TOTALS, GRAIN_LINES
 from pump_anthropic.domain.report import CostQuery
 from pump_anthropic.domain.report_pages import PageQuery
 from pump_anthropic.exceptions import NoHourlyDataError
@@ -98,6 +98,8 @@ def _report(
             )
     else:
         grain = report.read_grain(query)
+        if grain != GRAIN_DAY_TOTALS:  # the lines need keep only what the rows are grouped by
+            grain = month_summary.with_dimensions(grain, month_summary.read_dimensions(query.group_by))
         rollups = storage.costs.iter_rollups(
             tenant, connection_ids, query.first_day, query.last_day, by_api_key=who, grain=grain
         )
