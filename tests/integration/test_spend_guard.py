@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from pump_anthropic.dal import table
 from tests.support.guard_stack import build_stack, connected, hourly_sync, month_rows
 from tests.support.stack import Stack
 
@@ -78,6 +79,16 @@ def test_a_deleted_budget_is_gone_and_its_alerts_stay(stack):
     assert stack.call("DELETE", "/budgets/tiny").status == 404
     assert stack.call("GET", "/budgets").json() == {"budgets": []}
     assert stack.call("GET", "/alerts").json()["alerts"] == raised
+
+
+def test_the_checks_spend_days_are_kept_in_the_connections_partition_and_purged_with_it(stack):
+    connection_id = connected(stack)
+    hourly_sync(stack)
+    kept = [i for i in table.raw_items() if i["item_type"]["S"] == "spend_day"]
+    assert len(kept) >= 28  # the window's days: the anomaly rule's baseline and the budgets' month
+    assert {i["pk"]["S"] for i in kept} == {f"TENANT#local#CONN#{connection_id}"}
+    assert stack.call("DELETE", f"/integrations/anthropic/{connection_id}?purge=true").status == 200
+    assert not [i for i in table.raw_items() if i["item_type"]["S"] in {"spend_day", "alert", "day"}]
 
 
 def test_budgets_and_alerts_belong_to_their_tenant(stack):

@@ -6,6 +6,7 @@ changes nothing, the cursor only moves forward, replacing days removes what vani
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import secrets
@@ -312,12 +313,36 @@ class FakeQuotas:
 
 
 class FakeGuard:
-    """Budgets and alerts by (tenant, connection), as the real store keeps them in the connection's partition."""
+    """Budgets, alerts and spend days by (tenant, connection), as the real store keeps them in the connection's
+    partition; the stored days' digests and documents from the fake cost store."""
 
-    def __init__(self) -> None:
+    def __init__(self, costs: FakeCosts | None = None) -> None:
         self.budgets: dict[tuple[str, str], dict[str, dict]] = {}
         self.alerts: dict[tuple[str, str], dict[str, dict]] = {}
         self.spend_limits: dict[tuple[str, str], dict] = {}
+        self.kept_days: dict[tuple[str, str], dict[date, bytes]] = {}
+        self.costs = costs or FakeCosts()
+
+    def _days(self, tenant_id: str, connection_id: str, first_day: date, last_day: date) -> Iterator[tuple]:
+        for day, projections in sorted(self.costs.days.get((tenant_id, connection_id), {}).items()):
+            if first_day <= day <= last_day:
+                text = json.dumps(projections, sort_keys=True, separators=(",", ":"))
+                yield day, hashlib.sha256(text.encode()).hexdigest()[:32], projections
+
+    def day_digests(self, tenant_id: str, connection_id: str, first_day: date, last_day: date) -> dict[date, str]:
+        return {day: digest for day, digest, _ in self._days(tenant_id, connection_id, first_day, last_day)}
+
+    def iter_day_documents(self, tenant_id: str, connection_id: str, first_day: date, last_day: date) -> Iterator:
+        return self._days(tenant_id, connection_id, first_day, last_day)
+
+    def spend_days(self, tenant_id: str, connection_id: str) -> dict[date, bytes]:
+        return dict(self.kept_days.get((tenant_id, connection_id), {}))
+
+    def keep_spend_days(self, tenant_id: str, connection_id: str, put, drop) -> None:
+        kept = self.kept_days.setdefault((tenant_id, connection_id), {})
+        kept.update(put)
+        for day in drop:
+            kept.pop(day, None)
 
     def put_budget(self, tenant_id: str, connection_id: str, budget_id: str, document: dict) -> None:
         self.budgets.setdefault((tenant_id, connection_id), {})[budget_id] = dict(document)
@@ -358,4 +383,5 @@ class FakeGuard:
 
 
 def fake_storage() -> Storage:
-    return Storage(FakeConnections(), FakeDirectory(), FakeCosts(), FakeQuotas(), FakeGuard())
+    costs = FakeCosts()
+    return Storage(FakeConnections(), FakeDirectory(), costs, FakeQuotas(), FakeGuard(costs))

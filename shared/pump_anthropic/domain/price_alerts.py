@@ -22,7 +22,7 @@ new rate has held for two days. Each alert's id names (connection, line, day), s
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -51,7 +51,9 @@ GEO_PREMIUM = Decimal("1.1")
 
 
 @dataclass
-class _Day:
+class DayLine:
+    """One line's cost and units on one day (units None: not all of its items said how many)."""
+
     unit: str
     cost_usd: Decimal | None = Decimal(0)
     units: int | None = 0
@@ -71,9 +73,9 @@ class _Day:
         return exact_quotient(per_unit, self.units)
 
 
-def daily_lines(items: Iterable[CostItem]) -> dict[tuple, dict[date, _Day]]:
+def daily_lines(items: Iterable[CostItem]) -> dict[tuple, dict[date, DayLine]]:
     """Each line's days, summed over workspaces (lines without a unit, as code execution, are left out)."""
-    lines: dict[tuple, dict[date, _Day]] = defaultdict(dict)
+    lines: dict[tuple, dict[date, DayLine]] = defaultdict(dict)
     for item in items:
         unit = unit_of(item)
         if unit not in MIN_UNITS:
@@ -81,12 +83,12 @@ def daily_lines(items: Iterable[CostItem]) -> dict[tuple, dict[date, _Day]]:
         key = (*group_values(item, RATE_DIMENSIONS), unit)
         day = lines[key].get(item.date)
         if day is None:
-            day = lines[key][item.date] = _Day(unit)
+            day = lines[key][item.date] = DayLine(unit)
         day.add(item)
     return lines
 
 
-def beyond_rounding(new: _Day, old: _Day) -> bool:
+def beyond_rounding(new: DayLine, old: DayLine) -> bool:
     """|c1/n1 − c0/n0| > ½¢/n1 + ½¢/n0, multiplied through by n1·n0 so it stays exact."""
     assert new.cost_usd is not None and old.cost_usd is not None and new.units and old.units
     with exact_arithmetic():
@@ -94,20 +96,20 @@ def beyond_rounding(new: _Day, old: _Day) -> bool:
         return gap > HALF_CENT_USD * (old.units + new.units)
 
 
-def _above(a: _Day, b: _Day) -> bool:
+def _above(a: DayLine, b: DayLine) -> bool:
     """a's rate > b's, exactly."""
     assert a.cost_usd is not None and b.cost_usd is not None and a.units and b.units
     with exact_arithmetic():
         return a.cost_usd * b.units > b.cost_usd * a.units
 
 
-def _times(day: _Day, factor: Decimal) -> _Day:
+def _times(day: DayLine, factor: Decimal) -> DayLine:
     assert day.cost_usd is not None
     with exact_arithmetic():
-        return _Day(day.unit, day.cost_usd * factor, day.units)
+        return DayLine(day.unit, day.cost_usd * factor, day.units)
 
 
-def changed(new: _Day, old: _Day, blends_geos: bool) -> bool:
+def changed(new: DayLine, old: DayLine, blends_geos: bool) -> bool:
     """Whether `new`'s rate is a price change from `old`'s: beyond rounding, and past the geo band when the line may
     blend geos."""
     if not beyond_rounding(new, old):
@@ -122,8 +124,16 @@ def price_changes(
     connection_id: str, items: Iterable[CostItem], first_day: date, last_day: date, detected_at: str
 ) -> list[Alert]:
     """The `price_change` alerts of the days [first_day, last_day] (`items` reaching `LOOKBACK_DAYS` further back)."""
+    return changes_of(connection_id, daily_lines(items), first_day, last_day, detected_at)
+
+
+def changes_of(
+    connection_id: str, lines: Mapping[tuple, Mapping[date, DayLine]], first_day: date, last_day: date,
+    detected_at: str,
+) -> list[Alert]:  # fmt: skip
+    """`price_changes` of each line's days as `daily_lines` gives them (e.g. kept day by day by the spend guard)."""
     found = []
-    for key, days in daily_lines(items).items():
+    for key, days in lines.items():
         meaningful = sorted((d, line) for d, line in days.items() if line.rate is not None)
         for index, (day, line) in enumerate(meaningful):
             if not first_day <= day <= last_day or index < 2:
@@ -139,7 +149,7 @@ def price_changes(
 
 
 def _alert(
-    connection_id: str, key: tuple, day: date, line: _Day, previous: date, last: _Day, detected_at: str
+    connection_id: str, key: tuple, day: date, line: DayLine, previous: date, last: DayLine, detected_at: str
 ) -> Alert:
     values = dict(zip((*RATE_DIMENSIONS, "unit"), key, strict=True))
     model = values["model"]

@@ -1,8 +1,9 @@
 """The spend guard's use cases: budgets (set, read with their month's figures, delete), a tenant's alerts, and the
 check the hourly sync runs once it has stored a connection's days.
 
-Spend is read through the cost report itself (`read.connections_report`), so a budget's month-to-date is the figure
-GET /costs gives for the same scope, connection and month, to the cent.
+Spend per scope and day is the cost report's own figure (logic/guard_spend.py: the stored days folded once, the same
+lines summed the same way), so a budget's month-to-date is the figure GET /costs gives for the same scope,
+connection and month, to the last decimal.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from pump_anthropic.domain import alerts, budgets, price_alerts, report, report_
 from pump_anthropic.domain.alerts import AlertRules, KeyFacts, Scope, ScopeSpend, SpendPicture
 from pump_anthropic.domain.budgets import Budget, BudgetScope
 from pump_anthropic.domain.report import CostQuery, parse_cost_query
+from pump_anthropic.domain.spend_days import SpendSeries
 from pump_anthropic.exceptions import AdminApiError, NotFoundError
-from pump_anthropic.logic import quotas, read
+from pump_anthropic.logic import quotas
+from pump_anthropic.logic.guard_spend import check_window, spend_series
 from pump_anthropic.logic.purge_fence import fence_out_purge
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
@@ -151,10 +154,10 @@ def check_connection(
     now = now or utc_now()
     rules = rules or AlertRules()
     today = now.date()
-    first = min(today - timedelta(days=rules.baseline_days + 1), budgets.spend_window(today)[0])
-    spend = _SpendReader(tenant, connection_id, first, today, storage)
-    stored_budgets = [_budget(d) for d in storage.guard.list_budgets(tenant, [connection_id])]
     key_names = storage.directory.api_key_names(tenant, [connection_id])
+    first, _ = check_window(today, rules)
+    spend = spend_series(tenant, connection_id, first, today, storage, keep=True, key_names=key_names)
+    stored_budgets = [_budget(d) for d in storage.guard.list_budgets(tenant, [connection_id])]
     watched = [s for scope_type in WATCHED_SCOPES for s in spend.of(scope_type) if _watched(s.scope)]
     months = [(b, budgets.budget_month(b, spend.daily(b.scope), today), spend.name(b.scope)) for b in stored_budgets]
     _, rooms = _headrooms(tenant, connection_id, stored_budgets, spend, today, storage)
@@ -166,7 +169,7 @@ def check_connection(
         budgets=months,
         headrooms=rooms,
     )
-    holding = alerts.raise_alerts(picture, rules) + _price_changes(tenant, connection_id, now, storage)
+    holding = alerts.raise_alerts(picture, rules) + _price_changes(connection_id, spend, now)
     raised = [a for a in holding if storage.guard.add_alert(tenant, connection_id, a.as_dict())]
     waiting = [a for a in storage.guard.list_alerts(tenant, [connection_id]) if not a.get("published")]
     published = publish(tenant, [{k: v for k, v in a.items() if k != "published"} for a in waiting]) if waiting else []
@@ -179,11 +182,16 @@ def check_connection(
     return GuardOutcome(raised=len(raised), published=len(published))
 
 
-def _price_changes(tenant: str, connection_id: str, now: datetime, storage: Storage) -> list[alerts.Alert]:
+def _price_changes(connection_id: str, spend: SpendSeries, now: datetime) -> list[alerts.Alert]:
     """The price changes of the days the sync re-reads (each judged against the days before it)."""
     today = now.date()
-    return price_changes_over(tenant, connection_id, today - timedelta(days=PRICE_CHANGE_DAYS), today, now=now,
-                              storage=storage)  # fmt: skip
+    first = today - timedelta(days=PRICE_CHANGE_DAYS)
+    since = first - timedelta(days=price_alerts.LOOKBACK_DAYS)
+    return price_alerts.changes_of(connection_id, spend.rate_lines(since, today), first, today, _detected(now))
+
+
+def _detected(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def price_changes_over(
@@ -193,9 +201,9 @@ def price_changes_over(
     """The `price_change` alerts of [first_day, last_day] over the stored days (also a backtest of the rule)."""
     storage = storage or dynamodb_storage()
     since = first_day - timedelta(days=price_alerts.LOOKBACK_DAYS)
-    items = storage.costs.iter_cost_items(tenant, connection_id, since, last_day)
-    detected = (now or utc_now()).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return price_alerts.price_changes(connection_id, items, first_day, last_day, detected)
+    spend = spend_series(tenant, connection_id, since, last_day, storage)
+    return price_alerts.changes_of(connection_id, spend.rate_lines(since, last_day), first_day, last_day,
+                                   _detected(now or utc_now()))  # fmt: skip
 
 
 def refresh_spend_limits(storage: Storage, tenant: str, connection_id: str, client: AnalyticsClient) -> None:
@@ -224,8 +232,7 @@ def connection_spend_limits(tenant: str, connection_id: str, *, storage: Storage
     and the day it is projected to be reached; enforced budgets stand in where Anthropic's can't be read."""
     storage = storage or dynamodb_storage()
     today = utc_now().date()
-    reader = _SpendReader(tenant, connection_id, today - timedelta(days=spend_limits.RUN_RATE_DAYS + 31), today,
-                          storage)  # fmt: skip
+    reader = spend_series(tenant, connection_id, *check_window(today), storage)  # every limit's period and run-rate
     stored_budgets = [_budget(d) for d in storage.guard.list_budgets(tenant, [connection_id])]
     read, rooms = _headrooms(tenant, connection_id, stored_budgets, reader, today, storage)
     return {
@@ -240,7 +247,7 @@ def _headrooms(
     tenant: str,
     connection_id: str,
     stored_budgets: Sequence[Budget],
-    spend: _SpendReader,
+    spend: SpendSeries,
     today: date,
     storage: Storage,
 ) -> tuple[dict, list[spend_limits.Headroom]]:
@@ -259,67 +266,8 @@ def spend_history(
     tenant: str, connection_id: str, first_day: date, last_day: date, *, storage: Storage | None = None
 ) -> list[ScopeSpend]:
     """The daily spend of every scope the anomaly rule watches, over a range (for backtesting the rule)."""
-    spend = _SpendReader(tenant, connection_id, first_day, last_day, storage or dynamodb_storage())
+    spend = spend_series(tenant, connection_id, first_day, last_day, storage or dynamodb_storage())
     return [s for scope_type in WATCHED_SCOPES for s in spend.of(scope_type) if _watched(s.scope)]
-
-
-class _SpendReader:
-    """A connection's daily spend per scope over [first, last], one cost report per scope type, read when asked."""
-
-    def __init__(self, tenant: str, connection_id: str, first: date, last: date, storage: Storage) -> None:
-        self._args = (tenant, connection_id, first, last, storage)
-        self._by_type: dict[str, list[ScopeSpend]] = {}
-
-    def of(self, scope_type: str) -> list[ScopeSpend]:
-        if scope_type not in self._by_type:
-            if scope_type == "organization":
-                # The workspaces' rows add up to the total exactly (every row has a workspace, the Default one's
-                # null): one report fewer.
-                self._by_type[scope_type] = [_total(self.of("workspace"))]
-            else:
-                self._by_type[scope_type] = _read_spend(scope_type, *self._args)
-        return self._by_type[scope_type]
-
-    def _find(self, scope: BudgetScope) -> ScopeSpend | None:
-        return next((s for s in self.of(scope.type) if s.scope.id == scope.id), None)
-
-    def daily(self, scope: BudgetScope) -> Mapping[date, Decimal]:
-        found = self._find(scope)
-        return found.daily if found else {}
-
-    def name(self, scope: BudgetScope) -> str | None:
-        found = self._find(scope)
-        return found.scope.name if found else None
-
-
-def _total(spend: Sequence[ScopeSpend]) -> ScopeSpend:
-    daily: dict[date, Decimal] = {}
-    for each in spend:
-        for day, amount in each.daily.items():
-            daily[day] = daily.get(day, Decimal(0)) + amount
-    return ScopeSpend(Scope("organization", None, None), daily)
-
-
-def _read_spend(
-    scope_type: str, tenant: str, connection_id: str, first: date, last: date, storage: Storage
-) -> list[ScopeSpend]:
-    dimension, id_field, name_field = budgets.SCOPE_DIMENSIONS[scope_type]
-    group_by = ("date", dimension) if dimension else ("date",)
-    body = read.connections_report(tenant, CostQuery(first, last, group_by), [connection_id], storage=storage)
-    by_scope: dict[str | None, dict[date, Decimal]] = {}
-    names: dict[str | None, str | None] = {}
-    for row in body["rows"]:
-        scope_id = row.get(id_field) if id_field else None
-        if scope_type == "actor" and row.get("actor") in (None, "unknown"):
-            continue  # no person to watch: spend without an actor, or one the analytics API doesn't name
-        day = date.fromisoformat(row["date"])
-        daily = by_scope.setdefault(scope_id, {})
-        daily[day] = daily.get(day, Decimal(0)) + Decimal(row.get("cost_usd") or 0)
-        name = row.get(name_field) if name_field else None
-        if scope_type == "actor":
-            name = name or row.get("actor_email")
-        names[scope_id] = name or names.get(scope_id)
-    return [ScopeSpend(Scope(scope_type, scope_id, names.get(scope_id)), daily) for scope_id, daily in by_scope.items()]
 
 
 def _watched(scope: Scope) -> bool:
@@ -334,13 +282,12 @@ def _budget_bodies(tenant: str, found: Sequence[Budget], storage: Storage) -> li
     """The API bodies of budgets, each with its month's figures as of today, reading each connection's spend once
     per scope type."""
     today = utc_now().date()
-    first, _ = budgets.spend_window(today)
-    readers: dict[str, _SpendReader] = {}
+    readers: dict[str, SpendSeries] = {}
     crossed_at: dict[str, dict[int, str]] = {}
     month = budgets.month_of(today)
     for budget in found:
         if budget.connection_id not in readers:
-            readers[budget.connection_id] = _SpendReader(tenant, budget.connection_id, first, today, storage)
+            readers[budget.connection_id] = spend_series(tenant, budget.connection_id, *check_window(today), storage)
             for alert in storage.guard.list_alerts(tenant, [budget.connection_id]):
                 if alert["kind"] == "budget_threshold" and alert["window"]["from"].startswith(month):
                     crossed_at.setdefault(alert.get("budget_id") or "", {})[alert["threshold"]] = alert["detected_at"]
