@@ -37,6 +37,7 @@ def _sync_record(record: SQSRecord, lambda_context: LambdaContext | None = None)
         lookback_days=settings().sync_lookback_days,
         source=settings().cost_source,
         reread_days=settings().analytics_reread_days,
+        hourly_reread_hours=settings().hourly_reread_hours,
     )
     logger.info("sync finished", extra={"connection_id": message["connection_id"], "status": outcome.status})
     record_sync_metrics(outcome)

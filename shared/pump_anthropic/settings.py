@@ -35,6 +35,8 @@ class Settings:
     cost_source: str = "auto"
     # Anthropic revises analytics data after the fact: the trailing days re-read once a UTC day.
     analytics_reread_days: int = 30
+    # Hours re-read on each sync before the hour the last hourly read was loaded through (HOURLY_REREAD_HOURS).
+    hourly_reread_hours: int = 2
     # Requests to Anthropic per minute, per connection and per stack (0: unlimited).
     requests_per_minute_per_connection: int = 120
     requests_per_minute_per_stack: int = 1000
@@ -67,6 +69,7 @@ class Settings:
             export_download_base_url=env.get("EXPORT_DOWNLOAD_BASE_URL") or None,
             cost_source=_choice("ANTHROPIC_COST_SOURCE", env.get("ANTHROPIC_COST_SOURCE") or "auto", COST_SOURCES),
             analytics_reread_days=int(env.get("ANALYTICS_REREAD_DAYS") or 30),
+            hourly_reread_hours=int(env.get("HOURLY_REREAD_HOURS") or 2),
             requests_per_minute_per_connection=int(env.get("ANTHROPIC_RPM_PER_CONNECTION") or 120),
             requests_per_minute_per_stack=int(env.get("ANTHROPIC_RPM_PER_STACK") or 1000),
             requests_per_minute_stack_shards=int(env.get("ANTHROPIC_RPM_STACK_SHARDS") or 8),

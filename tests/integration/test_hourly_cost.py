@@ -18,7 +18,7 @@ from pump_anthropic.logic import hourly
 from pump_anthropic.logic.storage import dynamodb_storage
 from pump_local.http_api import DEFAULT_TENANT
 from tests.support.guard_stack import EXACT, build_stack, connected, hourly_sync
-from tests.support.stack import Stack, costs
+from tests.support.stack import FIXED_NOW, Stack, costs
 
 pytestmark = pytest.mark.network
 
@@ -45,6 +45,10 @@ def test_hours_of_yesterday_and_today_add_up_to_each_day_exactly_by_workspace_an
 def _hours_add_up(stack: Stack) -> None:
     connected(stack)
     hourly_sync(stack)
+    _assert_hours_add_up(stack)
+
+
+def _assert_hours_add_up(stack: Stack) -> None:
     today = date.today()
     yesterday = today - timedelta(days=1)
     for group in ("workspace_id", "api_key_id"):
@@ -62,6 +66,24 @@ def _hours_add_up(stack: Stack) -> None:
     row = costs(stack, today.isoformat(), today.isoformat(), "hour,api_key_id")["rows"][0]
     assert {"api_key_name", "api_key_hint", "cost_usd", "list_cost_usd", "tokens"} <= set(row)
     assert row["tokens"] is None
+
+
+def test_a_later_sync_reads_on_from_where_anthropic_had_loaded_and_the_hours_still_add_up(stack):
+    connection_id = connected(stack)
+    hourly_sync(stack)
+    lag = stack.simulator.analytics.refresh_lag
+    today, yesterday = date.today(), date.today() - timedelta(days=1)
+    stored = dynamodb_storage().hours.read_hours(DEFAULT_TENANT, connection_id, [yesterday, today])
+    assert stored[today].read_through == FIXED_NOW - lag
+    assert stored[yesterday].read_through == FIXED_NOW.replace(hour=0)  # loaded through its end
+    kept = [line.to_json() for line in stored[today].lines if line.dims[0] < (FIXED_NOW - lag).isoformat()]
+    later = FIXED_NOW + timedelta(hours=3)
+    stack.simulator.org.now = lambda: later
+    hourly_sync(stack)
+    stored = dynamodb_storage().hours.read_hours(DEFAULT_TENANT, connection_id, [yesterday, today])
+    assert stored[today].read_through == later - lag
+    assert [line.to_json() for line in stored[today].lines][: len(kept)] == kept
+    _assert_hours_add_up(stack)
 
 
 def test_a_second_sync_of_unchanged_hours_writes_nothing(stack):
@@ -95,7 +117,7 @@ def test_a_day_restated_after_it_left_the_hourly_window_loses_its_hours(stack):
     hourly_sync(stack)
     yesterday = date.today() - timedelta(days=1)
     storage = dynamodb_storage()
-    assert list(storage.costs.iter_hour_rollups(DEFAULT_TENANT, [connection_id], yesterday, yesterday))
+    assert list(storage.hours.iter_hour_rollups(DEFAULT_TENANT, [connection_id], yesterday, yesterday))
     # As the sync does once yesterday has left the hourly window and a re-read rewrote it.
     hourly.drop_restated_hours(storage, DEFAULT_TENANT, connection_id, [yesterday], read_now=[date.today()])
     query = {"from": yesterday.isoformat(), "to": yesterday.isoformat(), "group_by": "hour"}

@@ -225,7 +225,6 @@ class FakeCosts:
     def __init__(self) -> None:
         self.days: dict[tuple[str, str], dict[date, dict[str, list]]] = {}
         self.cursors: dict[tuple[str, str], date] = {}
-        self.hours: dict[tuple[str, str], dict[date, hourly.StoredHours]] = {}
 
     def get_sync_cursor(self, tenant_id: str, connection_id: str) -> date | None:
         return self.cursors.get((tenant_id, connection_id))
@@ -266,25 +265,6 @@ class FakeCosts:
             day += timedelta(days=1)
         return figures
 
-    def store_hours(self, tenant_id, connection_id, days) -> int:
-        stored = self.hours.setdefault((tenant_id, connection_id), {})
-        written = 0
-        for day, lines in days.items():
-            new = hourly.encode(day, lines)
-            if day not in stored or stored[day].digest != new.digest:
-                stored[day], written = new, written + 1
-        return written
-
-    def drop_hours(self, tenant_id, connection_id, days) -> None:
-        for day in days:
-            self.hours.get((tenant_id, connection_id), {}).pop(day, None)
-
-    def iter_hour_rollups(self, tenant_id, connection_ids, first_day, last_day) -> Iterator[StoredRollup]:
-        for connection_id in connection_ids:
-            for day, stored in sorted(self.hours.get((tenant_id, connection_id), {}).items()):
-                if first_day <= day <= last_day:
-                    yield hourly.rollup(day, connection_id, day_docs.decode_day([stored.body]))
-
     def iter_cost_items(self, tenant_id, connection_id, first_day, last_day) -> Iterator[CostItem]:
         for day, projections in sorted(self.days.get((tenant_id, connection_id), {}).items()):
             if first_day <= day <= last_day:
@@ -298,6 +278,39 @@ class FakeCosts:
             for day, projections in sorted(self.days.get((tenant_id, connection_id), {}).items()):
                 if first_day <= day <= last_day:
                     yield day_docs.rollup_of(day, connection_id, projections, who=by_api_key)
+
+
+class FakeHours:
+    """Each day's hours kept encoded, as the table keeps them."""
+
+    def __init__(self) -> None:
+        self.hours: dict[tuple[str, str], dict[date, hourly.StoredHours]] = {}
+
+    def read_hours(self, tenant_id, connection_id, days) -> dict[date, hourly.DayHours]:
+        stored = self.hours.get((tenant_id, connection_id), {})
+        return {
+            day: hourly.decode(day, day_docs.decode_day([stored[day].body]), stored[day].digest)
+            for day in days
+            if day in stored
+        }
+
+    def store_hours(self, tenant_id, connection_id, days, previous) -> int:
+        stored = self.hours.setdefault((tenant_id, connection_id), {})
+        written = 0
+        for day, new in days.items():
+            if previous.get(day) != new.digest:
+                stored[day], written = new, written + 1
+        return written
+
+    def drop_hours(self, tenant_id, connection_id, days) -> None:
+        for day in days:
+            self.hours.get((tenant_id, connection_id), {}).pop(day, None)
+
+    def iter_hour_rollups(self, tenant_id, connection_ids, first_day, last_day) -> Iterator[StoredRollup]:
+        for connection_id in connection_ids:
+            for day, stored in sorted(self.hours.get((tenant_id, connection_id), {}).items()):
+                if first_day <= day <= last_day:
+                    yield hourly.rollup(day, connection_id, day_docs.decode_day([stored.body]))
 
 
 class FakeQuotas:
@@ -384,4 +397,4 @@ class FakeGuard:
 
 def fake_storage() -> Storage:
     costs = FakeCosts()
-    return Storage(FakeConnections(), FakeDirectory(), costs, FakeQuotas(), FakeGuard(costs))
+    return Storage(FakeConnections(), FakeDirectory(), costs, FakeQuotas(), FakeGuard(costs), FakeHours())

@@ -21,7 +21,7 @@ from pynamodb.exceptions import UpdateError
 from pump_anthropic.dal import table
 from pump_anthropic.dal.models import DayDocModel, SyncStateModel
 from pump_anthropic.dal.table import batch_write, condition_failed, connection_pk, item_key, months, storage_error
-from pump_anthropic.domain import day_docs, hourly, month_summary
+from pump_anthropic.domain import day_docs, month_summary
 from pump_anthropic.domain.allocation import KeyShare
 from pump_anthropic.domain.calendar import month_bounds
 from pump_anthropic.domain.day_docs import LINES, StoredDay
@@ -40,10 +40,6 @@ def _head_sk(day: date) -> str:
 
 def _part_sk(day: date, version: str, part: int) -> str:
     return f"DAY#{day.isoformat()}#V{version}#P{part:02d}"
-
-
-def _hours_sk(day: date) -> str:
-    return f"HOURS#{day.isoformat()}"
 
 
 def get_sync_cursor(tenant_id: str, connection_id: str) -> date | None:
@@ -193,7 +189,7 @@ def refresh_summaries(tenant_id: str, connection_id: str, months_: Iterable[str]
         pk = days_pk(tenant_id, connection_id, month)
         first, last = _month_bounds(month)
         days = []
-        for day, digest, projections in _stored_day_documents(tenant_id, connection_id, first, last):
+        for day, digest, projections in iter_day_documents(tenant_id, connection_id, first, last):
             source, _ = day_docs.source_of(projections)
             cost = day_docs.rollup_of(day, connection_id, projections, who=False)
             who = day_docs.rollup_of(day, connection_id, projections, who=True)
@@ -211,7 +207,7 @@ def refresh_summaries(tenant_id: str, connection_id: str, months_: Iterable[str]
             "summary": {"B": month_summary.encode(built)},
             GRAINS: {"B": month_summary.encode(month_summary.grains_of(built))},
         }
-        expiry = _expiry(last)
+        expiry = expiry_of(last)
         if expiry is not None:
             item["expires"] = {"N": str(int(expiry.timestamp()))}
         batch_write(puts=[item])
@@ -246,7 +242,7 @@ def _month_docs(
     )
 
 
-def _expiry(day: date) -> datetime | None:
+def expiry_of(day: date) -> datetime | None:
     if not table.RETENTION_MONTHS:
         return None
     # DynamoDB's TTL deletes the day once it is older than the retention (a month counted as 31 days).
@@ -264,20 +260,22 @@ def _part(pk: str, connection_id: str, day: StoredDay, part: int) -> dict:
 def _doc(pk: str, sk: str, item_type: str, connection_id: str, day: StoredDay, part: int) -> dict:
     return DayDocModel(pk, sk, item_type=item_type, date=day.day.isoformat(), connection_id=connection_id,
                        digest=day.digest, parts=len(day.parts), body=day.parts[part],
-                       expires=_expiry(day.day)).serialize()  # fmt: skip
+                       expires=expiry_of(day.day)).serialize()  # fmt: skip
 
 
 def iter_days(
     tenant_id: str, connection_id: str, first_day: date, last_day: date
 ) -> Iterator[tuple[date, dict[str, list[list]]]]:
     """(day, projections) of the stored days, a month partition at a time (bounded memory), in date order."""
-    for day, _digest, projections in _stored_day_documents(tenant_id, connection_id, first_day, last_day):
+    for day, _digest, projections in iter_day_documents(tenant_id, connection_id, first_day, last_day):
         yield day, projections
 
 
-def _stored_day_documents(
+def iter_day_documents(
     tenant_id: str, connection_id: str, first_day: date, last_day: date
 ) -> Iterator[tuple[date, str, dict[str, list[list]]]]:
+    """(day, digest, projections) of the stored days, each digest read in the same item as the day's body, a month
+    partition at a time, in date order."""
     for month in months(first_day, last_day):
         heads: dict[date, DayDocModel] = {}
         parts: dict[str, bytes] = {}
@@ -347,45 +345,3 @@ def _summary_rollups(
     if not month_summary.is_current(summary, digests):
         return None
     return month_summary.rollups(summary, month_first, connection_id, grain=grain, who=who, wanted=wanted)
-
-
-def store_hours(tenant_id: str, connection_id: str, days: Mapping[date, list]) -> int:
-    """Make each day's stored hours equal its lines (an empty list: read, no spend); an unchanged day is not
-    written. Returns how many were written."""
-    writes = []
-    for day, lines in sorted(days.items()):
-        new = hourly.encode(day, lines)
-        pk = days_pk(tenant_id, connection_id, day.strftime("%Y-%m"))
-        try:
-            old = DayDocModel.get(pk, _hours_sk(day), consistent_read=True, attributes_to_get=["digest"])
-            if old.digest == new.digest:
-                continue
-        except DayDocModel.DoesNotExist:
-            pass
-        item = DayDocModel(pk, _hours_sk(day), item_type="day_hours", date=day.isoformat(),
-                           connection_id=connection_id, digest=new.digest, parts=1, body=new.body,
-                           expires=_expiry(day))  # fmt: skip
-        writes.append(item.serialize())
-    batch_write(puts=writes)
-    return len(writes)
-
-
-def drop_hours(tenant_id: str, connection_id: str, days: Iterable[date]) -> None:
-    """Forget the hours of days whose billed lines changed since they were read hour by hour (a restatement), so
-    the hours stored always add up to the day."""
-    batch_write(deletes=[item_key(days_pk(tenant_id, connection_id, d.strftime("%Y-%m")), _hours_sk(d)) for d in days])
-
-
-def iter_hour_rollups(
-    tenant_id: str, connection_ids: Iterable[str], first_day: date, last_day: date
-) -> Iterator[StoredRollup]:
-    """The stored hours of the days of [first_day, last_day] that have them, as rollup lines by hour."""
-    for connection_id in connection_ids:
-        for month in months(first_day, last_day):
-            for doc in DayDocModel.query(
-                days_pk(tenant_id, connection_id, month),
-                DayDocModel.sk.between(_hours_sk(first_day), _hours_sk(last_day)),
-                consistent_read=True,
-            ):
-                day = date.fromisoformat(doc.date)
-                yield hourly.rollup(day, connection_id, day_docs.decode_day([bytes(doc.body)]))

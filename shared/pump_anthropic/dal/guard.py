@@ -11,7 +11,7 @@ compressed): each names the digest of the day document it was folded from, read 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, GetError, PutError, QueryError, UpdateError
@@ -175,11 +175,7 @@ def day_digests(tenant_id: str, connection_id: str, first_day: date, last_day: d
     return digests
 
 
-def iter_day_documents(
-    tenant_id: str, connection_id: str, first_day: date, last_day: date
-) -> Iterator[tuple[date, str, dict]]:
-    """(day, digest, projections) of the stored days, each digest read in the same item as the day's body."""
-    return cost_days._stored_day_documents(tenant_id, connection_id, first_day, last_day)
+iter_day_documents = cost_days.iter_day_documents  # the guard's port reads the stored days as the costs store does
 
 
 def spend_days(tenant_id: str, connection_id: str) -> dict[date, bytes]:

@@ -90,7 +90,7 @@ def _report(
 ) -> dict:
     who = bool(report.WHO_DIMENSIONS & set(query.group_by))
     if "hour" in query.group_by:
-        rollups = list(storage.costs.iter_hour_rollups(tenant, connection_ids, query.first_day, query.last_day))
+        rollups = list(storage.hours.iter_hour_rollups(tenant, connection_ids, query.first_day, query.last_day))
         if not rollups:
             raise NoHourlyDataError(
                 "No hourly cost for this range: the sync reads cost hour by hour for yesterday and today (UTC) "

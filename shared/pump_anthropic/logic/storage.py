@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from pump_anthropic.domain.allocation import KeyShare
+from pump_anthropic.domain.hourly import DayHours, StoredHours
 from pump_anthropic.domain.month_summary import GRAIN_LINES
 from pump_anthropic.domain.normalize import CostItem
 from pump_anthropic.domain.records import ChunkProgress, ConnectionRecord, DayWriteFigures, StoredRollup
@@ -119,10 +120,15 @@ class CostStore(Protocol):
         grain: str = GRAIN_LINES,
     ) -> Iterator[StoredRollup]: ...
 
-    def store_hours(self, tenant_id: str, connection_id: str, days: Mapping[date, list]) -> int: ...
 
+class HourStore(Protocol):
+    """The hourly cost of the days read hour by hour (dal/cost_hours.py)."""
+
+    def read_hours(self, tenant_id: str, connection_id: str, days: Iterable[date]) -> dict[date, DayHours]: ...
+    def store_hours(
+        self, tenant_id: str, connection_id: str, days: Mapping[date, StoredHours], previous: Mapping[date, str]
+    ) -> int: ...
     def drop_hours(self, tenant_id: str, connection_id: str, days: Iterable[date]) -> None: ...
-
     def iter_hour_rollups(
         self, tenant_id: str, connection_ids: Iterable[str], first_day: date, last_day: date
     ) -> Iterator[StoredRollup]: ...
@@ -162,10 +168,11 @@ class Storage:
     costs: CostStore
     quotas: QuotaStore
     guard: GuardStore
+    hours: HourStore
 
 
 def dynamodb_storage() -> Storage:
     """The real storage: the dal modules over the single DynamoDB table."""
-    from pump_anthropic.dal import connections, cost_days, directory, guard, quotas
+    from pump_anthropic.dal import connections, cost_days, cost_hours, directory, guard, quotas
 
-    return Storage(connections, directory, cost_days, quotas, guard)  # type: ignore[arg-type]
+    return Storage(connections, directory, cost_days, quotas, guard, cost_hours)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 from pump_anthropic.adapters.secret_store import SecretStore
 from pump_anthropic.clock import utc_now
 from pump_anthropic.domain.calendar import day_spans, day_start, hour_of_day
+from pump_anthropic.domain.hourly import DEFAULT_REREAD_HOURS
 from pump_anthropic.domain.records import ConnectionRecord, DayWriteFigures
 from pump_anthropic.exceptions import ConnectionDisconnectedError, PumpError
 from pump_anthropic.logic import hourly, sources
@@ -118,6 +119,7 @@ def sync_connection(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     source: str = sources.AUTO,
     reread_days: int = DEFAULT_REREAD_DAYS,
+    hourly_reread_hours: int = DEFAULT_REREAD_HOURS,
     storage: Storage | None = None,
 ) -> SyncOutcome:
     """Re-read the trailing window (and, once a UTC day at the connection's hour, the analytics API's restatement
@@ -141,6 +143,7 @@ def sync_connection(
     refreshed = None
     hour_days = [] if source == sources.LEGACY else hourly.hourly_days(today, sources.analytics_first_day(now))
     recent: dict = {}  # the days read hour by hour, as just pulled
+    default_workspace = None
     changed: list = []
     try:
         # Named from the message's connection id, never from a field of the table someone could point elsewhere.
@@ -159,6 +162,7 @@ def sync_connection(
             last = stop - timedelta(days=1)
             figures = storage.costs.store_days(tenant_id, connection_id, first, last, pulled.days)
             recent.update({day: pulled.days.get(day) for day in hour_days if first <= day <= last})
+            default_workspace = pulled.default_workspace_id or default_workspace
             changed += figures.changed_days
             if any(r.source == sources.LEGACY and r.last_day >= today for r in pulled.sources):
                 hour_days = []  # the analytics API refused these days: no hours either
@@ -176,7 +180,9 @@ def sync_connection(
         limits_due = daily or storage.guard.get_spend_limits(tenant_id, connection_id) is None
         if hour_days or limits_due:
             with client_factory(key, deadline) as client:
-                hourly.refresh_hours(storage, tenant_id, connection_id, client, now, hour_days, recent)
+                hourly.refresh_hours(
+                    storage, tenant_id, connection_id, client, hour_days, recent, default_workspace, hourly_reread_hours
+                )
                 if limits_due:
                     refresh_spend_limits(storage, tenant_id, connection_id, client)
                 totals = replace(totals, anthropic_requests=totals.anthropic_requests + client.request_count)
