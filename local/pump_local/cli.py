@@ -210,6 +210,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if result.connection["status"] == "active" else 1
 
 
+def _print_alert_event(event: dict) -> None:
+    """A spend alert as the embedded EventBridge delivered it, one JSON line (JSON escapes whatever an org's names
+    hold, so nothing reaches the terminal as a control sequence)."""
+    print(f"EventBridge event: {json.dumps(event, sort_keys=True)}", flush=True)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from pump_local.embedded_aws import LocalAws, LocalScheduler
     from pump_local.http_api import LocalApi, make_http_server
@@ -217,7 +223,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     anthropic = _anthropic(args.anthropic_url, None, key_required=False)
     with anthropic as (url, key), LocalAws(url, cost_source=args.source) as aws:
-        scheduler = LocalScheduler(aws, sync_every=args.sync_every)
+        scheduler = LocalScheduler(aws, sync_every=args.sync_every, on_alert_event=_print_alert_event)
         scheduler.start()
         server = make_http_server(
             LocalApi(), args.host, args.port, static=static_asset, allowed_hosts=args.allowed_host

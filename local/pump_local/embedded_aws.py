@@ -484,10 +484,19 @@ def _placeholder_zip() -> bytes:
 
 class LocalScheduler:
     """Stands in for EventBridge and the SQS event source mapping in `serve`: fires the hourly dispatcher every
-    `sync_every` seconds and hands queued sync messages to the sync function as they arrive."""
+    `sync_every` seconds and hands queued sync messages to the sync function as they arrive. With `on_alert_event`,
+    it is also a subscriber to the spend alerts: each event the bus delivers is handed to it, once."""
 
-    def __init__(self, aws: LocalAws, *, sync_every: float, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        aws: LocalAws,
+        *,
+        sync_every: float,
+        poll_seconds: float = 0.5,
+        on_alert_event: Callable[[dict], None] | None = None,
+    ) -> None:
         self._aws = aws
+        self._on_alert_event = on_alert_event
         self._sync_every = sync_every
         self._poll_seconds = poll_seconds
         self._stopping = threading.Event()
@@ -508,6 +517,9 @@ class LocalScheduler:
                     next_schedule = time.monotonic() + self._sync_every
                     self._aws.fire_sync_schedule()
                 self._aws.drain_sync_queue()
+                if self._on_alert_event is not None:
+                    for event in self._aws.alert_events():
+                        self._on_alert_event(event)
             except Exception as exc:  # keep the local scheduler alive, like the managed services would
                 logger.error("local scheduler error %s: %s", type(exc).__name__, exc)
 

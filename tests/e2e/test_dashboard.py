@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import time
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -14,7 +13,7 @@ import pytest
 import requests
 
 from anthropic_simulator import DEMO_ADMIN_KEY
-from tests.support.stack import backfill_months
+from tests.support.stack import backfill_months, connect_over_http
 
 pytestmark = pytest.mark.network
 
@@ -326,7 +325,7 @@ def test_spend_by_person_product_and_key_with_the_discount_and_provisional_days(
     """Against the real backend: the breakdowns the analytics source brings, figures checked against GET /costs."""
     from playwright.sync_api import expect
 
-    _connect_and_wait(local_stack.url)
+    connect_over_http(local_stack.url, BACKFILL_TIMEOUT_MS / 1000)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
@@ -441,20 +440,6 @@ def test_spend_by_person_product_and_key_with_the_discount_and_provisional_days(
     page.screenshot(path=str(artifact_path("dashboard-year-by-person.png")), full_page=True)
 
     assert not page_errors, f"JavaScript errors on the page: {page_errors}"
-
-
-def _connect_and_wait(url: str) -> dict:
-    """Connect the simulator's org through the API and wait for its backfill (the first test does it on the page)."""
-    response = requests.post(f"{url}/integrations/anthropic", json={"admin_key": DEMO_ADMIN_KEY}, timeout=30)
-    assert response.status_code == 202, response.text
-    connection = response.json()
-    deadline = time.monotonic() + BACKFILL_TIMEOUT_MS / 1000
-    while connection["status"] == "backfilling":
-        assert time.monotonic() < deadline, "the backfill did not finish"
-        time.sleep(0.5)
-        connection = requests.get(f"{url}/integrations/anthropic/{connection['id']}", timeout=30).json()
-    assert connection["status"] == "active", connection
-    return connection
 
 
 def _assert_provisional_bars(page, by_day: dict) -> dict[str, str]:

@@ -8,7 +8,6 @@ import dataclasses
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,7 +20,7 @@ from anthropic_simulator import DEMO_ADMIN_KEY, Simulator
 from pump_local.embedded_aws import LocalAws
 from pump_local.http_api import LocalApi, make_http_server
 from pump_local.static_files import static_asset
-from tests.support.stack import SMALL_ORG, LocalStack, ignore_client_disconnects
+from tests.support.stack import SMALL_ORG, LocalStack, connect_over_http, ignore_client_disconnects
 
 pytestmark = pytest.mark.network
 
@@ -516,7 +515,7 @@ def connected_stack() -> Iterator[tuple[LocalStack, dict]]:
         thread.start()
         try:
             stack = LocalStack(f"http://127.0.0.1:{server.server_address[1]}", simulator, aws)
-            connection = _connect_and_wait(stack.url)
+            connection = connect_over_http(stack.url, BACKFILL_TIMEOUT_S)
             response = requests.post(f"{stack.url}/integrations/anthropic/{connection['id']}/sync", timeout=30)
             assert response.status_code == 202, response.text
             aws.drain_sync_queue()
@@ -525,19 +524,6 @@ def connected_stack() -> Iterator[tuple[LocalStack, dict]]:
             server.shutdown()
             server.server_close()
             thread.join(timeout=5)
-
-
-def _connect_and_wait(url: str) -> dict:
-    response = requests.post(f"{url}/integrations/anthropic", json={"admin_key": DEMO_ADMIN_KEY}, timeout=30)
-    assert response.status_code == 202, response.text
-    connection = response.json()
-    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
-    while connection["status"] == "backfilling":
-        assert time.monotonic() < deadline, "the backfill did not finish"
-        time.sleep(0.5)  # polling the API for the backfill, not waiting on the page
-        connection = requests.get(f"{url}/integrations/anthropic/{connection['id']}", timeout=30).json()
-    assert connection["status"] == "active", connection
-    return connection
 
 
 def _open(browser, url: str):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from anthropic_simulator import DEMO_ADMIN_KEY
+from tests.support.stack import connect_over_http
 
 pytestmark = pytest.mark.network
 
@@ -255,7 +254,7 @@ def test_a_budget_on_the_real_stack_raises_its_alerts(local_stack, browser) -> N
     raises its alerts, which are listed; deleting it leaves its alerts."""
     from playwright.sync_api import expect
 
-    connection = _connect_and_wait(local_stack.url)
+    connection = connect_over_http(local_stack.url, BACKFILL_TIMEOUT_S)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
@@ -300,14 +299,3 @@ def test_a_budget_on_the_real_stack_raises_its_alerts(local_stack, browser) -> N
     assert not page_errors, f"JavaScript errors on the page: {page_errors}"
 
 
-def _connect_and_wait(url: str) -> dict:
-    response = requests.post(f"{url}/integrations/anthropic", json={"admin_key": DEMO_ADMIN_KEY}, timeout=30)
-    assert response.status_code == 202, response.text
-    connection = response.json()
-    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
-    while connection["status"] == "backfilling":
-        assert time.monotonic() < deadline, "the backfill did not finish"
-        time.sleep(0.5)  # polling the API for the backfill, not waiting on the page
-        connection = requests.get(f"{url}/integrations/anthropic/{connection['id']}", timeout=30).json()
-    assert connection["status"] == "active", connection
-    return connection

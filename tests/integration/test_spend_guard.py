@@ -4,6 +4,8 @@ new), and each alert goes out once as an EventBridge event a subscriber reads ba
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from decimal import Decimal
@@ -103,3 +105,33 @@ def test_budgets_and_alerts_belong_to_their_tenant(stack):
                                                   "scope": {"type": "organization", "id": None},
                                                   "monthly_usd": "5.00"}, tenant="someone-else")  # fmt: skip
     assert refused.status == 400 and refused.json()["error"]["code"] == "invalid_request"
+
+
+def test_serve_hands_each_alert_event_to_its_subscriber_once(stack, capsys):
+    from pump_local.cli import _print_alert_event
+    from pump_local.embedded_aws import LocalScheduler
+
+    connection_id = connected(stack)
+    put_budget(stack, "tiny", {"name": "Tiny <b>", "connection_id": connection_id,
+                               "scope": {"type": "organization", "id": None}, "monthly_usd": "0.01"})  # fmt: skip
+    received: list[dict] = []
+
+    def subscriber(event: dict) -> None:
+        received.append(event)
+        _print_alert_event(event)  # what `serve` prints
+
+    scheduler = LocalScheduler(stack.aws, sync_every=0.2, poll_seconds=0.1, on_alert_event=subscriber)
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 120
+        alerts: list[dict] = []
+        while not alerts or len(received) < len(alerts):
+            assert time.monotonic() < deadline, (alerts, received)
+            time.sleep(0.2)  # polling the scheduler's state, not waiting for time to pass
+            alerts = stack.call("GET", "/alerts").json()["alerts"]
+    finally:
+        scheduler.stop()
+    assert sorted(e["detail"]["id"] for e in received) == sorted(a["id"] for a in alerts)
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("EventBridge event: ")]
+    assert len(printed) == len(received)
+    assert all(json.loads(line.removeprefix("EventBridge event: "))["source"] == "pump.anthropic" for line in printed)

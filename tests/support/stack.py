@@ -122,3 +122,20 @@ def backfill_months(today: date | None = None) -> int:
     """How many monthly chunks a backfill made today has: 13, or 12 on the days when the 365 days start on the 1st."""
     today = today or utc_now().date()
     return len(monthly_chunks(today - timedelta(days=364), today))
+
+
+def connect_over_http(url: str, timeout_s: float) -> dict:
+    """Connect the simulator's org through a served API and wait for its backfill: the active connection."""
+    import requests
+
+    response = requests.post(f"{url}/integrations/anthropic", json={"admin_key": DEMO_ADMIN_KEY}, timeout=30)
+    assert response.status_code == 202, response.text
+    connection = response.json()
+    deadline = time.monotonic() + timeout_s
+    while connection["status"] == "backfilling":
+        assert time.monotonic() < deadline, "the backfill did not finish"
+        time.sleep(0.5)  # polling the API for the backfill's state, not waiting for time to pass
+        connection = requests.get(f"{url}/integrations/anthropic/{connection['id']}", timeout=30).json()
+    assert connection["status"] == "active", connection
+    return connection
+
