@@ -13,7 +13,7 @@ import pytest
 
 from pump_anthropic.domain import analytics_days, day_docs, month_summary, report
 from pump_anthropic.domain.day_docs import ANALYTICS, KEYS, LEGACY, LINES, SOURCE
-from pump_anthropic.domain.month_summary import GRAIN_MONTH, SummaryDay
+from pump_anthropic.domain.month_summary import GRAIN_DAY_TOTALS, GRAIN_MONTH, SummaryDay
 
 MONTH = date(2026, 3, 1)
 DAYS = [MONTH + timedelta(days=n) for n in range(31)]
@@ -129,6 +129,17 @@ def test_a_month_read_from_its_grains_or_its_folded_summary_equals_the_month_rea
         assert sum(len(r.lines) for r in from_grains) < sum(len(r.lines) for r in unfolded)
     else:
         assert from_grains is None
+
+
+@pytest.mark.parametrize("mixed", [True, False])
+def test_the_days_totals_read_from_the_grains_equal_those_read_from_the_summary(mixed):
+    summary = _summary(mixed=mixed)
+    grains = month_summary.decode(month_summary.encode(month_summary.grains_of(summary)))
+    for group_by in ("date", "month", ""):
+        from_summary = month_summary.rollups(summary, MONTH, "c", grain=GRAIN_DAY_TOTALS, who=False)
+        from_grains = month_summary.rollups(grains, MONTH, "c", grain=GRAIN_DAY_TOTALS, who=False)
+        assert len(from_grains) == len(DAYS)
+        assert _body(group_by, from_grains) == _body(group_by, from_summary)
 
 
 def test_grains_are_current_only_for_the_days_they_were_built_from():

@@ -25,7 +25,7 @@ from pump_anthropic.domain import day_docs, month_summary
 from pump_anthropic.domain.allocation import KeyShare
 from pump_anthropic.domain.calendar import month_bounds
 from pump_anthropic.domain.day_docs import LINES, StoredDay
-from pump_anthropic.domain.month_summary import GRAIN_LINES, GRAIN_MONTH, SummaryDay
+from pump_anthropic.domain.month_summary import GRAIN_DAY_TOTALS, GRAIN_LINES, GRAIN_MONTH, SummaryDay
 from pump_anthropic.domain.normalize import CostItem
 from pump_anthropic.domain.records import DayWriteFigures, StoredRollup
 
@@ -314,6 +314,7 @@ def iter_rollups(
     a whole month inside the range is read from its summary (or its grains) while they match the stored days; a
     grain naming the dimensions the read keeps (month_summary.with_dimensions) has its lines folded onto them."""
     base, wanted = month_summary.split_grain(grain)
+    totals_only = base == GRAIN_DAY_TOTALS or (base == GRAIN_MONTH and wanted == () and not by_api_key)
     for connection_id in connection_ids:
         for month in months(first_day, last_day):
             month_first, month_last = _month_bounds(month)
@@ -323,8 +324,29 @@ def iter_rollups(
                     yield from summarized
                     continue
             first, last = max(first_day, month_first), min(last_day, month_last)
+            # A read that needs only each day's total takes the range's leading part of an ended month from the
+            # month's grains too (the trailing part is mostly the month still running, which has none).
+            if totals_only and month_last <= last_day:
+                totals = _day_totals(tenant_id, connection_id, month, first, last)
+                if totals is not None:
+                    yield from totals
+                    continue
             for day, projections in iter_days(tenant_id, connection_id, first, last):
                 yield month_summary.day_rollup(day, connection_id, projections, who=by_api_key, wanted=wanted)
+
+
+def _day_totals(
+    tenant_id: str, connection_id: str, month: str, first_day: date, last_day: date
+) -> list[StoredRollup] | None:
+    """Each day's total of [first_day, last_day] within `month`, from the month's grains while they match the stored
+    days and carry the days' totals (grains written before they did send the read to the summary or the days)."""
+    digests, found = _month_stamps(tenant_id, connection_id, month, GRAINS)
+    grains = found.get(GRAINS)
+    if not month_summary.is_current(grains, digests, format_=month_summary.GRAINS_FORMAT) or "daily" not in grains:
+        return None
+    month_first, _ = _month_bounds(month)
+    rollups = month_summary.rollups(grains, month_first, connection_id, grain=GRAIN_DAY_TOTALS, who=False)
+    return [rollup for rollup in rollups if first_day <= rollup.date <= last_day]
 
 
 def _summary_rollups(
@@ -332,7 +354,11 @@ def _summary_rollups(
 ) -> list[StoredRollup] | None:
     """A whole month from its grains when they hold what the read keeps, else from its summary; None when neither
     matches the stored days (the days are read instead)."""
-    month_first, _ = _month_bounds(month)
+    month_first, month_last = _month_bounds(month)
+    if grain == GRAIN_DAY_TOTALS:
+        totals = _day_totals(tenant_id, connection_id, month, month_first, month_last)
+        if totals is not None:
+            return totals
     if grain == GRAIN_MONTH and wanted is not None and len(wanted) <= 1:
         digests, found = _month_stamps(tenant_id, connection_id, month, GRAINS)
         grains = found.get(GRAINS)

@@ -323,7 +323,8 @@ def _grain_key(who: bool, wanted: Iterable[str]) -> str:
 
 
 def grains_of(summary: dict) -> dict:
-    """The month's grains: its summary's lines folded again by each of COST_GRAINS and WHO_GRAINS, per source."""
+    """The month's grains: its summary's lines folded again by each of COST_GRAINS and WHO_GRAINS, per source, and its
+    days' totals (so a read by date decodes these, not the whole summary)."""
     lines: dict[str, list] = {}
     for who, grains in ((False, COST_GRAINS), (True, WHO_GRAINS)):
         by_source: dict[str, list] = {}
@@ -337,7 +338,13 @@ def grains_of(summary: dict) -> dict:
                 folded = fold_rows(raw, len(dimensions), _positions(kept, dimensions))
                 rows += [[source, *line.to_json()] for line in sorted(folded, key=_line_order)]
             lines[_grain_key(who, grain)] = rows
-    return {"format": GRAINS_FORMAT, "days": summary["days"], "actors": summary["actors"], "lines": lines}
+    return {
+        "format": GRAINS_FORMAT,
+        "days": summary["days"],
+        "actors": summary["actors"],
+        "lines": lines,
+        "daily": summary["daily"],
+    }
 
 
 def _line_order(line: RollupLine) -> tuple:
