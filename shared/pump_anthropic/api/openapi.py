@@ -18,14 +18,19 @@ _PHANTOM_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidatio
 @lru_cache(maxsize=1)
 def _document_text() -> str:
     combined = new_resolver()
-    combined.include_router(integrations.router)
-    combined.include_router(costs.router)
-    combined.include_router(pricing.router)
-    combined.include_router(exports.create_router)
-    combined.include_router(exports.router)
-    combined.include_router(guard.router)
-    combined.include_router(reconciliation.router)
-    document = json.loads(combined.get_openapi_json_schema(title="Pump Anthropic integration API", version="1.0.0"))
+    routers = (integrations.router, costs.router, pricing.router, exports.create_router, exports.router,
+               guard.router, reconciliation.router)  # fmt: skip
+    # Powertools' include_router points each router at the resolver including it, and a route reads its request
+    # through its router: give every router back to the function that serves it, or its next request reads here.
+    serving = [router.api_resolver for router in routers]
+    try:
+        for router in routers:
+            combined.include_router(router)
+        text = combined.get_openapi_json_schema(title="Pump Anthropic integration API", version="1.0.0")
+    finally:
+        for router, resolver in zip(routers, serving, strict=True):
+            router.api_resolver = resolver
+    document = json.loads(text)
     for methods in document.get("paths", {}).values():
         for operation in methods.values():
             operation.get("responses", {}).pop(_PHANTOM_STATUS, None)
