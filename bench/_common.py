@@ -124,6 +124,19 @@ class ThreadTotals:
 
 
 @dataclass
+class RequestCost:
+    """What one request cost, over every thread it ran on (the handler's and any it fanned out to)."""
+
+    wall: float = 0.0
+    own_cpu: float = 0.0  # process CPU outside SDK calls (moto's included there)
+    sdk_wall: float = 0.0  # the handler thread's time inside SDK calls
+    calls: int = 0  # every SDK call
+    # The SDK calls on the request's critical path: the handler thread's, plus the busiest other thread's (exact for
+    # one fan-out per request, as a read's concurrent month reads are; the model charges DDB_CALL_S for each).
+    critical_calls: int = 0
+
+
+@dataclass
 class AwsMeter:
     """Counts every AWS SDK call, DynamoDB capacity estimates and items read, per operation.
 
@@ -138,6 +151,7 @@ class AwsMeter:
     paused: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _local: threading.local = field(default_factory=threading.local)
+    _threads: list[ThreadTotals] = field(default_factory=list)
 
     def install(self) -> Callable[[], None]:
         from botocore.client import BaseClient
@@ -174,7 +188,28 @@ class AwsMeter:
         totals = getattr(self._local, "totals", None)
         if totals is None:
             totals = self._local.totals = ThreadTotals()
+            with self._lock:
+                self._threads.append(totals)
         return totals
+
+    @contextmanager
+    def request_cost(self) -> Iterator[RequestCost]:
+        """Measure what runs inside the block (on this thread and any others) as one request."""
+        mine = self.thread_totals()
+        with self._lock:
+            before = {id(t): (t.wall, t.cpu, t.calls) for t in self._threads}
+        cost = RequestCost()
+        began, cpu = time.perf_counter(), time.process_time()
+        yield cost
+        cost.wall, cpu = time.perf_counter() - began, time.process_time() - cpu
+        with self._lock:
+            deltas = {id(t): tuple(a - b for a, b in zip((t.wall, t.cpu, t.calls), before.get(id(t), (0, 0.0, 0)),
+                                                         strict=True)) for t in self._threads}  # fmt: skip
+        here = deltas.pop(id(mine))
+        cost.sdk_wall = here[0]
+        cost.own_cpu = max(0.0, cpu - here[1] - sum(d[1] for d in deltas.values()))
+        cost.calls = here[2] + sum(d[2] for d in deltas.values())
+        cost.critical_calls = here[2] + max((d[2] for d in deltas.values()), default=0)
 
     @contextmanager
     def paused_(self) -> Iterator[None]:

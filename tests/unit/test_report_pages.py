@@ -6,6 +6,7 @@ import base64
 import json
 from datetime import date, timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -151,6 +152,43 @@ def test_a_page_stays_within_the_byte_budget_but_always_moves_on(monkeypatch):
 
     monkeypatch.setattr(report_pages, "MAX_PAGE_BYTES", 1)
     assert len(page_of_report(whole, QUERY, PageQuery(MAX_PAGE_ROWS, None))["rows"]) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    budget_rows=st.floats(min_value=0.5, max_value=70),
+    limit=st.integers(min_value=1, max_value=80),
+    together=st.integers(min_value=1, max_value=100),
+)
+def test_every_page_holds_as_many_rows_as_fit_its_byte_budget_counted_row_by_row(budget_rows, limit, together):
+    """Whatever the budget and the limit, a page is the longest run of rows after the cursor whose sizes (each as
+    the response envelope holds it) add up to the budget, and at least one row."""
+    whole = whole_report(spread())
+    sizes = [len(json.dumps(json.dumps(row))) for row in whole["rows"]]
+    budget = int(budget_rows * sizes[0])
+    with (
+        mock.patch.object(report_pages, "MAX_PAGE_BYTES", budget),
+        mock.patch.object(report_pages, "SIZED_TOGETHER", together),
+    ):
+        pages = all_pages(whole, limit)
+    start = 0
+    for page in pages:
+        expected, total = 0, 0
+        while start + expected < len(sizes) and expected < limit:
+            total += sizes[start + expected]
+            if total > budget and expected:
+                break
+            expected += 1
+        assert len(page["rows"]) == expected
+        start += expected
+    assert start == len(whole["rows"])
+
+
+@given(st.dictionaries(st.text(max_size=8), st.one_of(st.none(), st.text(max_size=30)), max_size=6))
+def test_a_rows_size_in_the_response_envelope_is_counted_exactly(row):
+    """The page budget counts each row as the Lambda runtime's envelope holds it: the body is one JSON string."""
+    text = json.dumps(row)
+    assert report_pages._enveloped_size(text) == len(json.dumps(text))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from pump_anthropic.api.request import tenant_id
-from pump_anthropic.api.responses import json_response
+from pump_anthropic.api.responses import json_text_response
 from pump_anthropic.api.schemas import CostReport, errors, ok
 from pump_anthropic.clock import utc_now
 from pump_anthropic.domain import export, report, report_pages
@@ -53,13 +53,14 @@ def get_costs(
             "leave it out for the first page"
         ),
     ] = None,
-) -> Response[dict]:
+) -> Response[str]:
     tenant = tenant_id(router)
     today = utc_now().date()
     query = report.parse_cost_query(from_, to, group_by, today=today)
     page_query = report_pages.parse_page_query(limit, page, query, tenant=tenant)
     windows = {"legacy": settings().sync_lookback_days, "analytics": settings().analytics_reread_days}
-    return json_response(200, read.cost_report_page(tenant, query, page_query, today=today, restatement_days=windows))
+    body = read.cost_report_page(tenant, query, page_query, today=today, restatement_days=windows)
+    return json_text_response(200, body)
 
 
 @router.get(

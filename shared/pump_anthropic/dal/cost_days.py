@@ -18,8 +18,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from pynamodb.exceptions import UpdateError
 
-from pump_anthropic.dal import table
+from pump_anthropic.dal import month_stamps, table
 from pump_anthropic.dal.models import DayDocModel, SyncStateModel
+from pump_anthropic.dal.month_stamps import GRAINS, SUMMARY, SUMMARY_SK, MonthStamps
 from pump_anthropic.dal.table import batch_write, condition_failed, connection_pk, item_key, months, storage_error
 from pump_anthropic.domain import day_docs, month_summary
 from pump_anthropic.domain.allocation import KeyShare
@@ -140,10 +141,6 @@ def apply_days(tenant_id: str, connection_id: str, desired: dict[date, StoredDay
     return figures
 
 
-SUMMARY_SK = "MONTH"
-GRAINS = "grains"  # the summary's lines folded by single dimensions (month_summary.grains_of), beside it on its item
-
-
 def _month_bounds(month: str) -> tuple[date, date]:
     return month_bounds(date.fromisoformat(f"{month}-01"))
 
@@ -151,28 +148,9 @@ def _month_bounds(month: str) -> tuple[date, date]:
 def _month_stamps(
     tenant_id: str, connection_id: str, month: str, *attributes: str
 ) -> tuple[dict[date, str], dict[str, dict]]:
-    """The month's stored day digests (heads only) and the named attributes of its summary item (`summary`,
-    `grains`) decoded, in one query that leaves the day bodies out."""
-    connection = table.table_connection()
-    digests: dict[date, str] = {}
-    found: dict[str, dict] = {}
-    last_key = None
-    while True:
-        page = connection.query(
-            days_pk(tenant_id, connection_id, month),
-            exclusive_start_key=last_key,
-            consistent_read=True,
-            attributes_to_get=["sk", "digest", *attributes],
-        )
-        for raw in page.get("Items", []):
-            sk = raw["sk"]["S"]
-            if sk == SUMMARY_SK:
-                found = {a: month_summary.decode(table.binary_value(raw[a]["B"])) for a in attributes if a in raw}
-            elif sk.startswith("DAY#") and sk.count("#") == 1:  # a day's head: DAY#{date} (not its parts or hours)
-                digests[date.fromisoformat(sk[4:])] = raw["digest"]["S"]
-        last_key = page.get("LastEvaluatedKey")
-        if not last_key:
-            return digests, found
+    """The month's stored day digests and the named attributes of its summary item decoded, in one query."""
+    stamps = month_stamps.read(days_pk(tenant_id, connection_id, month), attributes)
+    return stamps.digests, {a: month_summary.decode(body) for a, body in stamps.encoded.items()}
 
 
 def refresh_summaries(tenant_id: str, connection_id: str, months_: Iterable[str]) -> int:
@@ -180,8 +158,8 @@ def refresh_summaries(tenant_id: str, connection_id: str, months_: Iterable[str]
     written."""
     written = 0
     for month in months_:
-        digests, found = _month_stamps(tenant_id, connection_id, month, "summary", GRAINS)
-        summary = found.get("summary")
+        digests, found = _month_stamps(tenant_id, connection_id, month, SUMMARY, GRAINS)
+        summary = found.get(SUMMARY)
         if month_summary.is_current(summary, digests) and month_summary.is_current(
             found.get(GRAINS), digests, format_=month_summary.GRAINS_FORMAT
         ):
@@ -204,7 +182,7 @@ def refresh_summaries(tenant_id: str, connection_id: str, months_: Iterable[str]
             "sk": {"S": SUMMARY_SK},
             "item_type": {"S": "month_summary"},
             "connection_id": {"S": connection_id},
-            "summary": {"B": month_summary.encode(built)},
+            SUMMARY: {"B": month_summary.encode(built)},
             GRAINS: {"B": month_summary.encode(month_summary.grains_of(built))},
         }
         expiry = expiry_of(last)
@@ -315,34 +293,41 @@ def iter_rollups(
     grain naming the dimensions the read keeps (month_summary.with_dimensions) has its lines folded onto them."""
     base, wanted = month_summary.split_grain(grain)
     totals_only = base == GRAIN_DAY_TOTALS or (base == GRAIN_MONTH and wanted == () and not by_api_key)
+    spans = []  # (connection, month, the range's part of it, whether the range holds the month's start, its end)
     for connection_id in connection_ids:
         for month in months(first_day, last_day):
             month_first, month_last = _month_bounds(month)
-            if base != GRAIN_LINES and first_day <= month_first and month_last <= last_day:
-                summarized = _summary_rollups(tenant_id, connection_id, month, base, by_api_key, wanted)
-                if summarized is not None:
-                    yield from summarized
-                    continue
             first, last = max(first_day, month_first), min(last_day, month_last)
-            # A read that needs only each day's total takes the range's leading part of an ended month from the
-            # month's grains too (the trailing part is mostly the month still running, which has none).
-            if totals_only and month_last <= last_day:
-                totals = _day_totals(tenant_id, connection_id, month, first, last)
-                if totals is not None:
-                    yield from totals
-                    continue
-            for day, projections in iter_days(tenant_id, connection_id, first, last):
-                yield month_summary.day_rollup(day, connection_id, projections, who=by_api_key, wanted=wanted)
+            spans.append((connection_id, month, first, last, first == month_first, last == month_last))
+    # A whole month at a coarser grain is read from its summary item; so is a read of day totals' leading part of an
+    # ended month (the trailing part is mostly the month still running, which has none). All at once.
+    summarized = [(c, m) for c, m, _, _, starts, ends in spans
+                  if ends and (totals_only or (starts and base != GRAIN_LINES))]  # fmt: skip
+    # The grains serve reads of day totals and of one dimension at the month grain; the summary the rest.
+    grains_serve = base == GRAIN_DAY_TOTALS or (base == GRAIN_MONTH and wanted is not None and len(wanted) <= 1)
+    attribute = GRAINS if grains_serve or totals_only else SUMMARY
+    stamps = month_stamps.read_many([days_pk(tenant_id, c, m) for c, m in summarized], (attribute,))
+    for connection_id, month, first, last, starts, ends in spans:
+        found = stamps.pop(days_pk(tenant_id, connection_id, month), None)  # (one decoded month held at a time)
+        if found is not None:
+            whole = starts and ends and base != GRAIN_LINES
+            rollups = _summary_rollups(found, month, connection_id, base, by_api_key, wanted) if whole else None
+            if rollups is None and totals_only:
+                rollups = _day_totals(found, month, connection_id, first, last)
+            if rollups is not None:
+                yield from rollups
+                continue
+        for day, projections in iter_days(tenant_id, connection_id, first, last):
+            yield month_summary.day_rollup(day, connection_id, projections, who=by_api_key, wanted=wanted)
 
 
 def _day_totals(
-    tenant_id: str, connection_id: str, month: str, first_day: date, last_day: date
+    stamps: MonthStamps, month: str, connection_id: str, first_day: date, last_day: date
 ) -> list[StoredRollup] | None:
     """Each day's total of [first_day, last_day] within `month`, from the month's grains while they match the stored
     days and carry the days' totals (grains written before they did send the read to the summary or the days)."""
-    digests, found = _month_stamps(tenant_id, connection_id, month, GRAINS)
-    grains = found.get(GRAINS)
-    if not month_summary.is_current(grains, digests, format_=month_summary.GRAINS_FORMAT) or "daily" not in grains:
+    grains = stamps.current(GRAINS)
+    if grains is None or "daily" not in grains:
         return None
     month_first, _ = _month_bounds(month)
     rollups = month_summary.rollups(grains, month_first, connection_id, grain=GRAIN_DAY_TOTALS, who=False)
@@ -350,24 +335,22 @@ def _day_totals(
 
 
 def _summary_rollups(
-    tenant_id: str, connection_id: str, month: str, grain: str, who: bool, wanted: tuple[str, ...] | None
+    stamps: MonthStamps, month: str, connection_id: str, grain: str, who: bool, wanted: tuple[str, ...] | None
 ) -> list[StoredRollup] | None:
     """A whole month from its grains when they hold what the read keeps, else from its summary; None when neither
     matches the stored days (the days are read instead)."""
     month_first, month_last = _month_bounds(month)
     if grain == GRAIN_DAY_TOTALS:
-        totals = _day_totals(tenant_id, connection_id, month, month_first, month_last)
+        totals = _day_totals(stamps, month, connection_id, month_first, month_last)
         if totals is not None:
             return totals
     if grain == GRAIN_MONTH and wanted is not None and len(wanted) <= 1:
-        digests, found = _month_stamps(tenant_id, connection_id, month, GRAINS)
-        grains = found.get(GRAINS)
-        if month_summary.is_current(grains, digests, format_=month_summary.GRAINS_FORMAT):
+        grains = stamps.current(GRAINS)
+        if grains is not None:
             rollups = month_summary.grain_rollups(grains, month_first, connection_id, who=who, wanted=wanted)
             if rollups is not None:
                 return rollups
-    digests, found = _month_stamps(tenant_id, connection_id, month, "summary")
-    summary = found.get("summary")
-    if not month_summary.is_current(summary, digests):
+    summary = stamps.current(SUMMARY)
+    if summary is None:
         return None
     return month_summary.rollups(summary, month_first, connection_id, grain=grain, who=who, wanted=wanted)

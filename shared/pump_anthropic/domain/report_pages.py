@@ -22,6 +22,7 @@ MAX_PAGE_ROWS = 10_000
 # A synchronous Lambda response may not exceed 6 MB, counted on the runtime's JSON envelope, where the body is one
 # string; the rows of a page stay within 5 MB measured that way, whatever `limit` asks for.
 MAX_PAGE_BYTES = 5 * 1024 * 1024
+SIZED_TOGETHER = 256  # rows measured in one encoding while a page fills (page_of_report)
 MAX_CURSOR_CHARS = 16_384
 MAX_CURSOR_BRACKETS = 4
 CURSOR_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
@@ -116,6 +117,12 @@ def rows_after(rows: list[dict], query: CostQuery, after: tuple[str | None, ...]
     return rows[start:]
 
 
+def _enveloped_size(text: str) -> int:
+    """len(json.dumps(text)) of ASCII JSON text (json.dumps escapes everything else): each quote and backslash
+    doubles, and the string is quoted."""
+    return len(text) + text.count('"') + text.count("\\") + 2
+
+
 def page_of_report(report: dict, query: CostQuery, page: PageQuery) -> dict:
     """One page of a whole-range report: the rows whose group key sorts after the cursor's, at most `limit` of them
     and within MAX_PAGE_BYTES (at least one), with the whole range's total. Keyed, not counted, so a row added or
@@ -126,12 +133,21 @@ def page_of_report(report: dict, query: CostQuery, page: PageQuery) -> dict:
         return tuple(row[d] for d in query.group_by)
 
     start = 0 if page.after is None else bisect_right(rows, order_key(page.after), key=lambda r: order_key(key_of(r)))
-    end, size = start, 0
-    while end < len(rows) and end - start < page.limit:
-        size += len(json.dumps(json.dumps(rows[end])))
-        if size > MAX_PAGE_BYTES and end > start:
-            break
-        end += 1
+    end, size, stop = start, 0, min(len(rows), start + page.limit)
+    while end < stop:
+        # Rows are measured a run at a time (one encoding: a run's size is 2 less than its enveloped list's), and
+        # one by one only in the run that reaches the budget.
+        run = rows[end : min(stop, end + SIZED_TOGETHER)]
+        run_size = _enveloped_size(json.dumps(run)) - 2
+        if size + run_size <= MAX_PAGE_BYTES:
+            end, size = end + len(run), size + run_size
+            continue
+        for row in run:
+            size += _enveloped_size(json.dumps(row))
+            if size > MAX_PAGE_BYTES and end > start:
+                break
+            end += 1
+        break
     has_more = end < len(rows)
     return {
         **report,
