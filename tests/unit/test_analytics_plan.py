@@ -1,4 +1,4 @@
-"""The analytics query model and the request planner: pure functions, no I/O."""
+"""The analytics query model and the plan the connector sends: pure functions, no I/O."""
 
 from __future__ import annotations
 
@@ -8,24 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from pump_anthropic.domain import analytics_plan
+from pump_anthropic.domain import analytics_days, analytics_plan
 from pump_anthropic.domain.analytics_plan import (
-    DEFAULT_PROJECTIONS,
-    FAN_OUT_DIMENSIONS,
     MAX_GROUP_BY,
     AnalyticsPlan,
     AnalyticsQuery,
     Endpoint,
-    OrgProfile,
     Projection,
     counted_dimensions,
     plan,
+    query_set,
+    window_ranges,
 )
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 YEAR_END = START + timedelta(days=365)
-SMALL_ORG = OrgProfile(workspaces=3, api_keys=6, models=4, actors=3)
-LARGE_ORG = OrgProfile(workspaces=25, api_keys=200, models=12, actors=60)
 
 
 # --- AnalyticsQuery ------------------------------------------------------------------------------------------
@@ -84,7 +81,7 @@ def test_fan_out_dimensions_are_free_only_on_cost():
     assert counted_dimensions(Endpoint.USAGE, group_by) == group_by
 
 
-# --- Projection and OrgProfile -------------------------------------------------------------------------------
+# --- Projection -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -101,22 +98,6 @@ def test_fan_out_dimensions_are_free_only_on_cost():
 def test_projection_rejects_impossible_breakdowns(kwargs):
     with pytest.raises(ValueError):
         Projection("bad", **kwargs)
-
-
-def test_row_estimate_is_capped_by_streams_and_overridden_by_observations():
-    # Given: 261 streams (200 keys, 60 actors, keyless traffic) x 2 price points = 522 rows at the finest grain
-    price_grain = frozenset({"workspace_id", "model", "service_tier", "context_window", "inference_geo"})
-    observed = OrgProfile(25, 200, 12, 60, observed_rows={price_grain: 122})
-
-    # Then
-    assert LARGE_ORG.rows_per_bucket(frozenset({"api_key_id", "workspace_id"})) == 201  # workspace follows the key
-    assert LARGE_ORG.rows_per_bucket(frozenset({"actor", "actor_type", "cost_type"})) == 61
-    assert LARGE_ORG.rows_per_bucket(price_grain) == 522
-    assert LARGE_ORG.rows_per_bucket(frozenset()) == 1
-    assert observed.rows_per_bucket(price_grain | set(FAN_OUT_DIMENSIONS)) == 122
-    with pytest.raises(ValueError, match="agent_id"):
-        LARGE_ORG.rows_per_bucket(frozenset({"agent_id"}))
-    assert OrgProfile(1, 1, 1, 1, cardinalities={"agent_id": 7}).rows_per_bucket(frozenset({"agent_id"})) == 7
 
 
 # --- the plan --------------------------------------------------------------------------------------------------
@@ -138,80 +119,23 @@ def assert_well_formed(result: AnalyticsPlan, start: datetime, end: datetime, wi
     assert len({(p.endpoint, p.query.group_by, p.serves) for p in result.queries}) == len(sets)
 
 
-def test_plan_for_a_small_org_over_365_days():
+def test_the_connectors_query_sets_over_365_days_are_one_query_set_each_over_12_ranges():
     # When
-    result = plan(START, YEAR_END, SMALL_ORG, now=YEAR_END)
-    print(f"\nsmall org (3 workspaces, 6 keys, 4 models, 3 actors), 365 days, 1d buckets:\n{result.describe()}")
+    result = plan(START, YEAR_END, analytics_days.QUERY_SETS, now=YEAR_END)
 
-    # Then: 12 ranges (11 x 31 days + 24 days); key, actor and product fit one 5-dimension query
+    # Then: 11 ranges of 31 days and one of 24, oldest bucket first, each query serving one projection
     assert_well_formed(result, START, YEAR_END, "1d")
-    group_bys = {p.query.group_by: p.serves for p in result.queries}
-    assert group_bys == {
-        ("context_window", "inference_geo", "model", "service_tier", "workspace_id", "cost_type", "token_type"): (
-            "price_grain",
-        ),
-        ("actor", "actor_type", "api_key_id", "product", "workspace_id", "cost_type", "token_type"): (
-            "api_key",
-            "actor",
-            "product",
-        ),
+    assert {(p.endpoint, p.serves) for p in result.queries} == {
+        (Endpoint.COST, ("price",)),
+        (Endpoint.USAGE, ("price_usage",)),
+        (Endpoint.COST, ("who",)),
     }
-    assert len(result.queries) == 24
-    assert result.request_count == 24
-
-
-def test_plan_for_a_large_org_over_365_days():
-    # When
-    result = plan(START, YEAR_END, LARGE_ORG, now=YEAR_END)
-    print(f"\nlarge org (25 workspaces, 200 keys, 12 models, 60 actors), 365 days, 1d buckets:\n{result.describe()}")
-
-    # Then: merging would multiply rows, so each projection gets its own query set
-    assert_well_formed(result, START, YEAR_END, "1d")
-    pages = {}
-    for planned in result.queries:
-        pages[planned.serves] = pages.get(planned.serves, 0) + planned.pages
-    assert pages == {("price_grain",): 200, ("api_key",): 82, ("actor",): 24, ("product",): 12}
-    assert result.request_count == 318
+    assert len(result.queries) == 3 * 12
     first = result.queries[0].query
     assert (first.order_by, first.order) == ("time", "asc")
     assert first.ending_at - first.starting_at == timedelta(days=31)
-
-
-def test_observed_rows_feed_the_plan():
-    price_grain = frozenset({"workspace_id", "model", "service_tier", "context_window", "inference_geo"})
-    observed = OrgProfile(25, 200, 12, 60, observed_rows={price_grain: 122})
-    result = plan(START, YEAR_END, observed, [DEFAULT_PROJECTIONS[0]])
-    assert result.request_count == 11 * 4 + 3  # ceil(31 x 122 / 1000) per full range, ceil(24 x 122 / 1000)
-
-
-def test_a_non_additive_projection_gets_its_own_query():
-    # Given: per-team cost (RBAC groups overlap) next to small projections that would otherwise merge
-    teams = Projection("team", Endpoint.COST, frozenset({"rbac_group_id"}), fan_out=True)
-    profile = OrgProfile(3, 6, 4, 3, cardinalities={"rbac_group_id": 4})
-
-    # When
-    result = plan(START, START + timedelta(days=31), profile, [teams, *DEFAULT_PROJECTIONS[1:]])
-
-    # Then
-    assert {p.serves for p in result.queries} == {("team",), ("api_key", "actor", "product")}
-
-
-def test_request_counts_and_endpoints_keep_queries_apart():
-    # Given: the same dimensions wanted with request counts, and as tokens
-    key_requests = Projection("key_requests", Endpoint.COST, frozenset({"api_key_id"}), needs_requests=True)
-    key_tokens = Projection("key_tokens", Endpoint.USAGE, frozenset({"api_key_id"}))
-    key_cost = Projection("key_cost", Endpoint.COST, frozenset({"api_key_id"}), fan_out=True)
-
-    # When
-    result = plan(START, START + timedelta(days=2), SMALL_ORG, [key_requests, key_tokens, key_cost])
-
-    # Then
-    shapes = {(p.endpoint, p.query.group_by, p.serves) for p in result.queries}
-    assert shapes == {
-        (Endpoint.COST, ("api_key_id",), ("key_requests",)),
-        (Endpoint.USAGE, ("api_key_id",), ("key_tokens",)),
-        (Endpoint.COST, ("api_key_id", "cost_type", "token_type"), ("key_cost",)),
-    }
+    assert first.group_by == ("context_window", "model", "service_tier", "speed", "workspace_id", "cost_type",
+                              "token_type")  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -219,16 +143,16 @@ def test_request_counts_and_endpoints_keep_queries_apart():
     [("1h", timedelta(days=40), 2, timedelta(days=31)), ("1m", timedelta(hours=30), 2, timedelta(hours=24))],
 )
 def test_ranges_respect_the_span_limit_of_the_width(width, span, ranges, longest):
-    result = plan(START, START + span, SMALL_ORG, [DEFAULT_PROJECTIONS[3]], time_bucket_width=width)
+    product = Projection("product", Endpoint.COST, frozenset({"product"}), fan_out=True)
+    result = plan(START, START + span, [product], time_bucket_width=width)
     assert_well_formed(result, START, START + span, width)
     assert len(result.queries) == ranges
     assert max(q.query.ending_at - q.query.starting_at for q in result.queries) == longest
 
 
-def test_unbucketed_plan_asks_one_row_per_combination_per_range():
-    result = plan(START, YEAR_END, LARGE_ORG, [DEFAULT_PROJECTIONS[1]], time_bucket_width=None)
-    assert {p.estimated_rows for p in result.queries} == {201}
-    assert result.request_count == 12
+def test_an_unbucketed_plan_asks_in_no_time_order():
+    result = plan(START, YEAR_END, analytics_days.QUERY_SETS[:1], time_bucket_width=None)
+    assert len(result.queries) == 12
     assert result.queries[0].query.order_by is None
 
 
@@ -247,15 +171,20 @@ def test_unbucketed_plan_asks_one_row_per_combination_per_range():
 )
 def test_plan_rejects_windows_the_api_cannot_serve(start, end, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        plan(start, end, SMALL_ORG, **kwargs)
+        plan(start, end, analytics_days.QUERY_SETS, **kwargs)
 
 
-def test_plan_rejects_duplicate_names_and_too_many_projections():
+def test_plan_rejects_duplicate_names():
     with pytest.raises(ValueError, match="unique"):
-        plan(START, YEAR_END, SMALL_ORG, [DEFAULT_PROJECTIONS[0], DEFAULT_PROJECTIONS[0]])
-    many = [Projection(f"p{i}", Endpoint.USAGE, frozenset({"model"})) for i in range(9)]
-    with pytest.raises(ValueError, match="at most 8"):
-        plan(START, YEAR_END, SMALL_ORG, many)
+        plan(START, YEAR_END, [analytics_days.PRICE, analytics_days.PRICE])
+
+
+def test_projections_no_single_query_serves_are_refused_together():
+    key_requests = Projection("key_requests", Endpoint.COST, frozenset({"api_key_id"}), needs_requests=True)
+    key_cost = Projection("key_cost", Endpoint.COST, frozenset({"api_key_id"}), fan_out=True)
+    ranges = window_ranges(START, START + timedelta(days=1), "1d", None)
+    with pytest.raises(ValueError, match="no single query serves key_requests, key_cost"):
+        list(query_set(Endpoint.COST, [key_requests, key_cost], ranges, "1d", 1000))
 
 
 def test_planner_module_imports_only_the_standard_library():

@@ -1,14 +1,15 @@
-"""Usage and cost analytics queries, and the planner that picks the fewest of them for a set of projections.
+"""Usage and cost analytics queries, and the plan that asks them for the connector's query sets.
 
 Pure: no I/O and no clock. `AnalyticsQuery` is one query's parameters (the client encodes and sends it);
-`plan()` turns a window and the projections wanted into the queries to send, one per query set and range.
+`plan()` turns a window and the projections wanted into the queries to send, one query set per projection, over
+successive ranges. (Whether projections could share a query, and what that would save for an org's shape, is
+estimated by a tool that never ships: `local/pump_local/analytics_planner.py`.)
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -145,7 +146,7 @@ def counted_dimensions(endpoint: Endpoint, group_by: Sequence[str]) -> tuple[str
     return tuple(dimension for dimension in group_by if dimension not in free)
 
 
-# --- planning -----------------------------------------------------------------------------------------------
+# --- the plan ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -168,151 +169,63 @@ class Projection:
             raise ValueError(f"projection {self.name!r}: claude_tag_user_id cannot be combined with rbac_group_id")
 
 
-PRICE_GRAIN = Projection(
-    "price_grain",
-    Endpoint.COST,
-    frozenset({"workspace_id", "model", "service_tier", "context_window", "inference_geo"}),
-    fan_out=True,
-)
-# The workspace rides along: a key's traffic is almost always in one workspace, and it places org-wide keys.
-PER_API_KEY = Projection("api_key", Endpoint.COST, frozenset({"api_key_id", "workspace_id"}), fan_out=True)
-PER_ACTOR = Projection("actor", Endpoint.COST, frozenset({"actor", "actor_type"}), fan_out=True)
-PER_PRODUCT = Projection("product", Endpoint.COST, frozenset({"product"}), fan_out=True)
-DEFAULT_PROJECTIONS = (PRICE_GRAIN, PER_API_KEY, PER_ACTOR, PER_PRODUCT)
-MAX_PROJECTIONS = 8
-
-_PRICE_DIMENSIONS = frozenset({"model", "service_tier", "context_window", "inference_geo", "speed"})
-_STREAM_DIMENSIONS = frozenset({"workspace_id", "api_key_id", "actor", "actor_type", "product"})
-# For estimating only: the left value is (almost) a function of the right one, so it adds no rows.
-_DETERMINED_BY = {"actor_type": "actor", "workspace_id": "api_key_id"}
-
-
-@dataclass(frozen=True)
-class OrgProfile:
-    """What the planner estimates row counts from. Counts exclude null, which the estimate adds where it occurs.
-
-    A stream is one API key's or one actor's traffic; by default every stream is assumed active in every
-    bucket and to use `price_points_per_stream` (model, tier, context window, geo) combinations there.
-    `observed_rows` (rows per bucket by counted-dimension set, e.g. from the previous pull) overrides the estimate.
-    """
-
-    workspaces: int
-    api_keys: int
-    models: int
-    actors: int
-    products: int = 3
-    service_tiers: int = 3
-    context_windows: int = 2
-    inference_geos: int = 2
-    price_points_per_stream: int = 2
-    cardinalities: Mapping[str, int] = field(default_factory=dict)
-    observed_rows: Mapping[frozenset[str], int] = field(default_factory=dict)
-
-    def cardinality(self, dimension: str) -> int:
-        known = {
-            "workspace_id": self.workspaces,
-            "api_key_id": self.api_keys + 1,
-            "actor": self.actors + 1,
-            "actor_type": 5,
-            "model": self.models + 1,
-            "service_tier": self.service_tiers + 1,
-            "context_window": self.context_windows + 1,
-            "inference_geo": self.inference_geos + 1,
-            "speed": 2,
-            "product": self.products + 1,
-            **self.cardinalities,
-        }
-        if dimension not in known:
-            raise ValueError(f"no cardinality for {dimension!r}: pass it in OrgProfile.cardinalities")
-        return known[dimension]
-
-    def rows_per_bucket(self, dimensions: frozenset[str]) -> int:
-        """Estimated base rows (fan-out rows excluded) one bucket yields when grouped by `dimensions`."""
-        counted = frozenset(dimensions) - set(FAN_OUT_DIMENSIONS)
-        if counted in self.observed_rows:
-            return max(1, self.observed_rows[counted])
-        independent = {d for d in counted if _DETERMINED_BY.get(d) not in counted}
-        rows = math.prod(self.cardinality(d) for d in independent)
-        if independent <= _PRICE_DIMENSIONS | _STREAM_DIMENSIONS:
-            streams = self.api_keys + self.actors + 1
-            rows = min(rows, streams * self.price_points_per_stream)
-        return max(1, rows)
-
-
 @dataclass(frozen=True)
 class PlannedQuery:
     endpoint: Endpoint
     query: AnalyticsQuery
     serves: tuple[str, ...]  # names of the projections this query's rows are summed into
-    estimated_rows: int  # base rows; fan-out rows come on top and do not count toward limit
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.estimated_rows / self.query.limit))
 
 
 @dataclass(frozen=True)
 class AnalyticsPlan:
     queries: tuple[PlannedQuery, ...]
 
-    @property
-    def request_count(self) -> int:
-        return sum(planned.pages for planned in self.queries)
 
-    def describe(self) -> str:
-        """One line per query set (the same query over successive ranges), then the total."""
-        sets: dict[tuple, list[PlannedQuery]] = {}
-        for planned in self.queries:
-            sets.setdefault((planned.endpoint, planned.query.group_by, planned.serves), []).append(planned)
-        lines = []
-        for (endpoint, group_by, serves), planned in sets.items():
-            rows = sum(p.estimated_rows for p in planned)
-            pages = sum(p.pages for p in planned)
-            lines.append(
-                f"/analytics/{endpoint} group_by={','.join(group_by) or '-'} serves={','.join(serves)}: "
-                f"{len(planned)} ranges, ~{rows:,} rows, {pages} requests"
-            )
-        lines.append(f"total: {len(sets)} query sets, {len(self.queries)} queries, {self.request_count} requests")
-        return "\n".join(lines)
-
-
-_Ranges = list[tuple[datetime, datetime]]
+Ranges = list[tuple[datetime, datetime]]
 
 
 def plan(
     starting_at: datetime,
     ending_at: datetime,
-    profile: OrgProfile,
-    projections: Sequence[Projection] = DEFAULT_PROJECTIONS,
+    projections: Sequence[Projection],
     *,
     time_bucket_width: str | None = "1d",
     limit: int = MAX_PAGE_ROWS,
     now: datetime | None = None,
 ) -> AnalyticsPlan:
-    """The queries serving every projection over [starting_at, ending_at) in the fewest requests.
-
-    Projections on one endpoint share a query when that costs fewer requests (then fewer rows); each query set
-    runs over successive ranges of at most 31 days (24 h for `1m`). With `now`, the window must lie in retention.
-    """
+    """The queries serving each projection over [starting_at, ending_at): one query set per projection, over
+    successive ranges of at most 31 days (24 h for `1m`). With `now`, the window must lie in retention."""
     if len({p.name for p in projections}) != len(projections):
         raise ValueError("projection names must be unique")
-    if len(projections) > MAX_PROJECTIONS:
-        raise ValueError(f"at most {MAX_PROJECTIONS} projections per plan (every way of sharing queries is tried)")
-    ranges = _ranges(starting_at, ending_at, time_bucket_width, now)
-    queries: list[PlannedQuery] = []
-    for endpoint in Endpoint:
-        wanted = [p for p in projections if p.endpoint is endpoint]
-        best = min(
-            (_cost(groups, ranges, time_bucket_width, profile, limit) for groups in _valid_partitions(wanted)),
-            default=None,
-            key=lambda costed: costed[0],
-        )
-        for group in best[1] if best else ():
-            queries += _queries(endpoint, group, ranges, time_bucket_width, profile, limit)
+    ranges = window_ranges(starting_at, ending_at, time_bucket_width, now)
+    queries = [
+        PlannedQuery(p.endpoint, query, (p.name,))
+        for p in projections
+        for query in query_set(p.endpoint, [p], ranges, time_bucket_width, limit)
+    ]
     return AnalyticsPlan(tuple(queries))
 
 
-def _ranges(start: datetime, end: datetime, width: str | None, now: datetime | None) -> _Ranges:
+def query_set(
+    endpoint: Endpoint, group: Sequence[Projection], ranges: Ranges, width: str | None, limit: int
+) -> Iterator[AnalyticsQuery]:
+    """The one query serving every projection of `group`, asked over each range."""
+    shape = query_shape(group)
+    if shape is None:
+        raise ValueError(f"no single query serves {', '.join(p.name for p in group)}")
+    dimensions, fan_out = shape
+    group_by = tuple(d for d in USAGE_DIMENSIONS if d in dimensions) + (FAN_OUT_DIMENSIONS if fan_out else ())
+    # Time order (oldest bucket first) lets a walk interrupted mid-way resume knowing which buckets are done.
+    order = {"order_by": "time", "order": "asc"} if width else {}
+    for at, until in ranges:
+        query = AnalyticsQuery(at, until, width, group_by, limit, **order)
+        query.check_for(endpoint)
+        yield query
+
+
+def window_ranges(start: datetime, end: datetime, width: str | None, now: datetime | None) -> Ranges:
+    """[start, end) cut into the successive ranges one query may span (31 days; 24 h for `1m`), after checking the
+    window is one the API serves."""
     if start.utcoffset() is None or end.utcoffset() is None:
         raise ValueError("the window must be timezone-aware")
     start, end = start.astimezone(UTC), end.astimezone(UTC)
@@ -336,25 +249,9 @@ def _steps(start: datetime, end: datetime, step: timedelta) -> Iterator[datetime
         start += step
 
 
-def _valid_partitions(projections: list[Projection]) -> Iterator[list[list[Projection]]]:
-    for partition in _partitions(projections):
-        if all(_shape(group) is not None for group in partition):
-            yield partition
-
-
-def _partitions(items: list[Projection]) -> Iterator[list[list[Projection]]]:
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for partition in _partitions(rest):
-        yield [[first], *partition]
-        for i, group in enumerate(partition):
-            yield [*partition[:i], [first, *group], *partition[i + 1 :]]
-
-
-def _shape(group: list[Projection]) -> tuple[frozenset[str], bool] | None:
-    """The (dimensions, fan_out) of the one query serving `group`, or None when no single query can."""
+def query_shape(group: list[Projection]) -> tuple[frozenset[str], bool] | None:
+    """The (dimensions, fan_out) of the one query serving every projection of `group`, or None when no single query
+    can (too many dimensions, request counts beside the fan-out, a non-additive dimension summed away)."""
     dimensions = frozenset().union(*(p.dimensions for p in group))
     fan_out = any(p.fan_out for p in group)
     if len(dimensions) > MAX_GROUP_BY or (fan_out and any(p.needs_requests for p in group)):
@@ -364,38 +261,3 @@ def _shape(group: list[Projection]) -> tuple[frozenset[str], bool] | None:
     if any((dimensions - p.dimensions) & NON_ADDITIVE_DIMENSIONS for p in group):
         return None
     return dimensions, fan_out
-
-
-def _cost(
-    groups: list[list[Projection]], ranges: _Ranges, width: str | None, profile: OrgProfile, limit: int
-) -> tuple[tuple[int, int, int], list[list[Projection]]]:
-    requests = rows = 0
-    for group in groups:
-        for at, until in ranges:
-            estimated = _estimated_rows(group, at, until, width, profile)
-            requests += max(1, math.ceil(estimated / limit))
-            rows += estimated
-    # Fewest requests; then fewest rows to move; then fewest query sets.
-    return (requests, rows, len(groups)), groups
-
-
-def _estimated_rows(
-    group: list[Projection], at: datetime, until: datetime, width: str | None, profile: OrgProfile
-) -> int:
-    dimensions, _ = _shape(group)
-    buckets = 1 if width is None else math.ceil((until - at) / BUCKET_WIDTHS[width])
-    return buckets * profile.rows_per_bucket(dimensions)
-
-
-def _queries(
-    endpoint: Endpoint, group: list[Projection], ranges: _Ranges, width: str | None, profile: OrgProfile, limit: int
-) -> Iterator[PlannedQuery]:
-    dimensions, fan_out = _shape(group)
-    group_by = tuple(d for d in USAGE_DIMENSIONS if d in dimensions) + (FAN_OUT_DIMENSIONS if fan_out else ())
-    # Time order (oldest bucket first) lets a walk interrupted mid-way resume knowing which buckets are done.
-    order = {"order_by": "time", "order": "asc"} if width else {}
-    for at, until in ranges:
-        query = AnalyticsQuery(at, until, width, group_by, limit, **order)
-        query.check_for(endpoint)
-        serves = tuple(p.name for p in group)
-        yield PlannedQuery(endpoint, query, serves, _estimated_rows(group, at, until, width, profile))

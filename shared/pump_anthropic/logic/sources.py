@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from pump_anthropic.clock import utc_now
 from pump_anthropic.domain import analytics_days, day_docs
 from pump_anthropic.domain.allocation import KeyHomes, unlisted_key
-from pump_anthropic.domain.analytics_plan import HISTORY_FLOOR, RETENTION, AnalyticsPlan, Endpoint, OrgProfile, plan
+from pump_anthropic.domain.analytics_plan import HISTORY_FLOOR, RETENTION, AnalyticsPlan, Endpoint, plan
 from pump_anthropic.domain.calendar import day_runs, day_start
 from pump_anthropic.exceptions import AdminApiError
 from pump_anthropic.logic.pull import ClientFactory, fetch_api_keys, fetch_workspaces, pull_items
@@ -27,8 +27,6 @@ from pump_anthropic.logic.storage import Storage
 logger = logging.getLogger(__name__)
 
 AUTO, LEGACY, ANALYTICS = "auto", "legacy", "analytics"
-# Only the query shapes matter when executing: estimates are for the planner's reports.
-_SHAPE_PROFILE = OrgProfile(workspaces=1, api_keys=1, models=1, actors=1)
 
 
 @dataclass(frozen=True)
@@ -218,7 +216,7 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def analytics_plan(start: date, end: date, now: datetime) -> AnalyticsPlan:
     """The analytics queries serving the connector's query sets over [start, end), daily buckets."""
-    return plan(day_start(start), day_start(end), _SHAPE_PROFILE, analytics_days.QUERY_SETS, now=now)
+    return plan(day_start(start), day_start(end), analytics_days.QUERY_SETS, now=now)
 
 
 def _refresh_names(pulled: PulledDays, client: object, names: _NamesDue, who_rows: list) -> None:
