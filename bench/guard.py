@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, org_spec, write_json  # noqa: E402
+from _common import LATENCY_S, MAP_CONCURRENCY, machine, org_spec, write_json  # noqa: E402
 
 SYNC_MEMORY_MB = 512  # template.yaml: the sync function's own MemorySize (256 MB before; Globals)
 FULL_CPU_MB = 1769  # Lambda gives one full vCPU at this memory
@@ -104,14 +104,28 @@ def main(argv: list[str] | None = None) -> int:
     spec = OrgSpec() if args.quick else org_spec(quick=False)
     rows: list[dict] = []
     with ExitStack() as resources:
+        # As the reads bench runs the large org: Anthropic's round trip simulated, and the template's MaxConcurrency,
+        # so four chunks' requests do not starve the simulator serving them in this same process.
         simulator = resources.enter_context(
-            Simulator(spec, admin_key=DEMO_ADMIN_KEY, analytics=AnalyticsSettings(amount_decimals=None))
+            Simulator(
+                spec,
+                admin_key=DEMO_ADMIN_KEY,
+                analytics=AnalyticsSettings(amount_decimals=None),
+                latency_s=0 if args.quick else LATENCY_S,
+            )
         )
-        aws = resources.enter_context(LocalAws(simulator.url))
+        aws = resources.enter_context(LocalAws(simulator.url, max_concurrency=MAP_CONCURRENCY))
         api = LocalApi()
         started = time.monotonic()
         connection = connect_and_backfill(api, DEMO_ADMIN_KEY, timeout=3600)
         connection_id = connection["id"]
+        if connection["status"] != "active":
+            backfill = connection.get("backfill") or {}
+            raise SystemExit(
+                f"The backfill ended {connection['status']}, not active ({backfill.get('chunks_failed')} of "
+                f"{backfill.get('chunks_total')} months failed: {connection.get('last_error')}); the guard's figures "
+                "need a complete year, so none are taken."
+            )
         rows.append({"what": "backfill (365 days)", "figure": f"{time.monotonic() - started:.0f} s wall"})
         meter = CheckMeter()
         for label in ("first sync (daily work: re-read, audit, spend limits)", "quiet hourly sync"):
@@ -121,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
             sync_cpu = time.thread_time() - cpu
             check_cpu, sdk_cpu, folded = meter.take()
             record = api.request("GET", f"/integrations/anthropic/{connection_id}").json()
+            if not record.get("last_sync"):
+                status, error = record["status"], record.get("last_error")
+                raise SystemExit(f"The {label} recorded no sync (connection {status}: {error}).")
             rows.append(
                 {"what": f"{label}: Anthropic requests", "figure": str(record["last_sync"]["anthropic_requests"])}
             )
