@@ -1,6 +1,7 @@
 """`make bench`: run every benchmark on the embedded default, print one table, append it to bench/RESULTS.md.
 
-    .venv/bin/python bench/run_all.py [--quick] [--only pipeline,function_memory,cold_start,peer_ingestr,fleet]
+    .venv/bin/python bench/run_all.py [--quick] [--only pipeline,reads,chunk_cpu,function_memory,cold_start,
+                                                          peer_ingestr,fleet]
                                       [--skip-peer] [--no-append]
 
 Each script runs in its own process (moto and the simulator keep process-wide state) and writes its figures as
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH, CACHE, ROOT, machine, markdown_table, plain_table  # noqa: E402
 
-SCRIPTS = ("pipeline", "function_memory", "cold_start", "peer_ingestr", "fleet")
+SCRIPTS = ("pipeline", "reads", "chunk_cpu", "function_memory", "cold_start", "peer_ingestr", "fleet")
 RESULTS = BENCH / "RESULTS.md"
 
 
