@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,3 +78,59 @@ def test_no_module_that_ships_is_a_house_of_its_own():
         and f"`{path.relative_to(SHARED.parent).as_posix()}`" not in explained
     }
     assert too_long == {}
+
+
+def _layers_of_ours() -> set[str]:
+    """The layers of the shipped package: its sub-packages and its top-level modules."""
+    return {
+        path.stem if path.is_file() else path.name
+        for path in SHARED.iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").exists()
+    }
+
+
+def _layers_imported(path: Path, ours: set[str]) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [(alias.name, ()) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [(node.module, tuple(alias.name for alias in node.names))]
+        else:
+            continue
+        for module, members in names:
+            parts = module.split(".")
+            if parts[0] == "pump_anthropic":
+                found |= {parts[1]} if len(parts) > 1 else set(members)
+    return found & ours
+
+
+def _module_rows() -> dict[tuple[str, ...], set[str]]:
+    """The module table of docs/design.md: each row's modules and the layers of ours its last column names."""
+    ours = _layers_of_ours()
+    rows = {}
+    for line in DESIGN.read_text().splitlines():
+        match = re.match(r"^\| ((?:`[a-z_/]+\.py`(?:, )?)+) \| .* \| ([^|]+) \|$", line)
+        if match:
+            modules = tuple(re.findall(r"`([^`]+)`", match.group(1)))
+            if all((SHARED / module).exists() for module in modules):
+                rows[modules] = {word.strip() for word in match.group(2).split(",")} & ours
+    return rows
+
+
+def test_the_design_doc_names_every_module_and_what_of_ours_it_imports():
+    """docs/design.md's module table: a row per shipped module, whose import column names exactly the layers of ours
+    (sub-packages, or top-level modules such as exceptions and clock) the module imports; third-party names beside
+    them are not checked."""
+    rows, ours = _module_rows(), _layers_of_ours()
+    listed = {module for modules in rows for module in modules}
+    shipped = {path.relative_to(SHARED).as_posix() for path in shared_modules() if path.name != "__init__.py"}
+    assert sorted(shipped - listed) == []
+    wrong = {
+        ", ".join(modules): {
+            "doc": sorted(named),
+            "code": sorted(set().union(*(_layers_imported(SHARED / m, ours) for m in modules))),
+        }
+        for modules, named in rows.items()
+    }
+    assert {row: cols for row, cols in wrong.items() if cols["doc"] != cols["code"]} == {}
