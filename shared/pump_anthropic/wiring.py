@@ -156,10 +156,10 @@ def request_gate(connection_id: str | None, deadline: float | None) -> RequestGa
 def connect_services() -> ConnectServices:
     from pump_anthropic.logic.connections import ConnectServices
 
-    # Connecting is interactive: give Anthropic at most ~20 s before answering 502. The connection id is known only
-    # once the organization is read, so connecting is held to the per-stack rate (and the tenant's connect quota).
+    # The connection id is known only once the organization is read, so connecting is held to the per-stack rate
+    # (and the tenant's connect quota); the deadline is the connect use case's.
     return ConnectServices(
-        client_factory=lambda key: admin_client(key, time.monotonic() + 20.0),
+        client_factory=admin_client,
         secrets=secret_store(),
         launcher=backfill_launcher(),
     )

@@ -135,7 +135,7 @@ def test_a_run_ending_in_failure_frees_its_slot_and_a_superseded_one_leaves_it_t
 
     second = create(storage, jobs)
 
-    def redelivered_meanwhile(tenant, query, *, storage=None):
+    def redelivered_meanwhile(tenant, query, *, storage=None, connections=None):
         yield "header\r\n"
         assert jobs.take_run_slot(TENANT, second.export_id, slots=2, lease_until=NOW)  # the same job, again
         jobs.claim_job(TENANT, second.export_id)

@@ -228,7 +228,7 @@ def seed(storage, connection_id: str, organization: str, first: date, days: int,
 def big_lines(line_bytes: int, lines_per_day: int):
     """A stand-in for read.focus_export_lines: a header (each window has one), then `lines_per_day` lines a day."""
 
-    def lines(tenant, query, *, storage=None):
+    def lines(tenant, query, *, storage=None, connections=None):
         yield "header\r\n"
         for n in range(((query.last_day - query.first_day).days + 1) * lines_per_day):
             yield f"{n:010d}," + "x" * (line_bytes - 13) + "\r\n"
@@ -476,7 +476,7 @@ def test_a_failure_marks_the_job_failed_with_our_code_and_sentence_and_aborts_th
 ):
     connect(storage, "conn-a", "org-a")
 
-    def failing(tenant, query, *, storage=None):
+    def failing(tenant, query, *, storage=None, connections=None):
         yield "header\r\n"
         yield "a row\r\n"
         raise error
@@ -525,7 +525,7 @@ def test_a_superseded_run_stops_records_nothing_and_aborts_its_upload(storage, j
     connect(storage, "conn-a", "org-a")
     job = create(storage, jobs)
 
-    def redelivered_meanwhile(tenant, query, *, storage=None):
+    def redelivered_meanwhile(tenant, query, *, storage=None, connections=None):
         yield "header\r\n"
         jobs.claim_job(TENANT, job.export_id)  # the same message, handed to a second function
         yield "a row\r\n"

@@ -42,7 +42,7 @@ def storage():
 def connect(storage, api: FakeAdminApi | None = None):
     api = api or FakeAdminApi(workspaces=[("wrkspc_a", "Research")])
     secrets, launcher = FakeSecrets(), FakeLauncher()
-    services = connections.ConnectServices(client_factory=lambda key: api, secrets=secrets, launcher=launcher)
+    services = connections.ConnectServices(client_factory=lambda key, deadline: api, secrets=secrets, launcher=launcher)
     record = connections.connect(TENANT, SecretStr(KEY), services, storage=storage)
     return record, secrets, launcher
 
@@ -73,7 +73,7 @@ def test_connect_twice_while_backfilling_starts_one_backfill(storage):
 
 def test_a_standard_key_is_refused_before_anything_is_asked_or_stored(storage):
     api = FakeAdminApi()
-    services = connections.ConnectServices(lambda key: api, FakeSecrets(), FakeLauncher())
+    services = connections.ConnectServices(lambda key, deadline: api, FakeSecrets(), FakeLauncher())
     with pytest.raises(StandardKeyNotAllowedError):
         connections.connect(TENANT, SecretStr("sk-ant-api03-" + "x" * 95), services, storage=storage)
     assert api.asked == [] and storage.connections.connection_ids(TENANT) == []
@@ -314,7 +314,7 @@ def test_a_tenant_that_floods_connect_is_refused_before_anthropic_is_asked(stora
         connect(storage, api)
     assert refused.value.http_status == 429 and api.asked == []
     # another tenant is not affected
-    services = connections.ConnectServices(lambda key: FakeAdminApi(), FakeSecrets(), FakeLauncher())
+    services = connections.ConnectServices(lambda key, deadline: FakeAdminApi(), FakeSecrets(), FakeLauncher())
     assert connections.connect("tenant-2", SecretStr(KEY), services, storage=storage).status == "backfilling"
 
 
@@ -413,7 +413,7 @@ def test_a_backfill_that_could_not_start_is_retried_in_full(storage):
         def start(self, **payload) -> str:
             raise BackfillStartError("Could not start the backfill (ServiceUnavailable); please try again.")
 
-    services = connections.ConnectServices(lambda key: FakeAdminApi(), FakeSecrets(), Unavailable())
+    services = connections.ConnectServices(lambda key, deadline: FakeAdminApi(), FakeSecrets(), Unavailable())
     with pytest.raises(BackfillStartError):
         connections.connect(TENANT, SecretStr(KEY), services, storage=storage)
     (record,) = storage.connections.list_connections(TENANT)

@@ -75,7 +75,8 @@ def _cell(value: object) -> str:
     return safe_text(str(value))
 
 
-def _line(cells: Iterable[str]) -> str:
+def csv_row(cells: Iterable[object]) -> str:
+    """One RFC 4180 CSV line, CRLF-terminated: the one CSV writer of the FOCUS and report exports."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerow(cells)
     return buffer.getvalue()
@@ -83,7 +84,7 @@ def _line(cells: Iterable[str]) -> str:
 
 def focus_csv_lines(connections: Iterable[ConnectionItems], workspace_names: Mapping[str, str]) -> Iterator[str]:
     """The header, then one CSV line (CRLF-terminated, RFC 4180) per cost item of every connection."""
-    yield _line(COLUMNS)
+    yield csv_row(COLUMNS)
     for connection in connections:
         for item in connection.items:
             context = BillingContext(
@@ -92,7 +93,7 @@ def focus_csv_lines(connections: Iterable[ConnectionItems], workspace_names: Map
                 workspace_names.get(item.workspace_id) if item.workspace_id else None,
             )
             row = to_focus_row(item, context)
-            yield _line(_cell(row[column]) for column in COLUMNS)
+            yield csv_row(_cell(row[column]) for column in COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def allocated_focus_csv_lines(
     """The FOCUS CSV with cost allocated to API keys: one row per (day, key, workspace, model, cost type, token
     type, tier, context window), x_ApiKeyId/x_ApiKeyName/x_AllocationMethod filled. Inference geo is folded in
     (the per-key rollups don't keep it), so SkuPriceId has no geo part here."""
-    yield _line(COLUMNS)
+    yield csv_row(COLUMNS)
     for connection in connections:
         for rollup in connection.rollups:
             for line in rollup.lines:
@@ -133,7 +134,7 @@ def allocated_focus_csv_lines(
                     product=values.get("product"),
                 )
                 row = to_focus_row(item, context)
-                yield _line(_cell(row[column]) for column in COLUMNS)
+                yield csv_row(_cell(row[column]) for column in COLUMNS)
 
 
 def _item_of(day: date, values: Mapping[str, str | None], line: RollupLine, *, tokens_known: bool = True) -> CostItem:

@@ -4,8 +4,6 @@ Pure."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 
 from pump_anthropic.domain import export
@@ -57,6 +55,4 @@ def csv_line(row: dict, columns: list[str]) -> str:
     if isinstance(ids := row.get("model_ids"), list):
         values["model_ids"] = MODEL_IDS_SEPARATOR.join(ids)
     cells = ["" if (v := values.get(c)) is None else export.safe_text(v) if isinstance(v, str) else v for c in columns]
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
-    return buffer.getvalue()
+    return export.csv_row(cells)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -13,12 +13,11 @@ from pydantic import SecretStr
 from pump_anthropic.adapters.backfill_launcher import BackfillLauncher
 from pump_anthropic.adapters.secret_store import SecretStore
 from pump_anthropic.adapters.sync_queue import SyncQueue
-from pump_anthropic.admin_api import AdminApiClient
 from pump_anthropic.domain.admin_key import check_admin_key_shape, key_hint
 from pump_anthropic.domain.records import ConnectionRecord
 from pump_anthropic.exceptions import BackfillStartError, ConflictError, NotFoundError, SyncRateLimitedError
 from pump_anthropic.logic import quotas
-from pump_anthropic.logic.pull import fetch_names
+from pump_anthropic.logic.pull import ClientFactory, fetch_names
 from pump_anthropic.logic.storage import Storage, dynamodb_storage
 
 logger = logging.getLogger(__name__)
@@ -41,7 +40,8 @@ def way_out(record: ConnectionRecord) -> str:
     return "Connect it again with a valid Admin key (POST /integrations/anthropic)."
 
 
-ClientFactory = Callable[[SecretStr], AdminApiClient]
+# Connecting is interactive: Anthropic gets at most this long before the request answers 502.
+CONNECT_DEADLINE_S = 20.0
 MANUAL_SYNC_INTERVAL = timedelta(seconds=60)
 
 
@@ -67,7 +67,7 @@ def connect(
     storage = storage or dynamodb_storage()
     admin_key = check_admin_key_shape(admin_key)
     quotas.take(storage, tenant_id, quotas.CONNECT)
-    with services.client_factory(admin_key) as client:
+    with services.client_factory(admin_key, time.monotonic() + CONNECT_DEADLINE_S) as client:
         organization = client.get_organization()
         workspaces, api_keys = fetch_names(client)
 

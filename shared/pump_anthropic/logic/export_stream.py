@@ -7,12 +7,10 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, Protocol
 
 from pump_anthropic.domain import export, report
-from pump_anthropic.domain.records import ConnectionRecord
 from pump_anthropic.domain.report import CostQuery
 from pump_anthropic.domain.report_csv import csv_line, report_csv_columns
 from pump_anthropic.logic import read
@@ -82,11 +80,10 @@ def focus_sections(job: Any, storage: Storage) -> Sections:
     lines_of = read.allocated_export_lines if job.allocation else read.focus_export_lines
 
     def sections() -> Iterator[tuple[int, Iterator[str]]]:
-        for connection in connections:
-            scoped = replace(storage, connections=_OnlyConnection(storage.connections, connection))
+        for connection in connections:  # connection by connection, in the synchronous export's order
             for window_first, window_last in windows:
                 query = CostQuery(window_first, window_last, report.DEFAULT_GROUP_BY)
-                lines = lines_of(job.tenant_id, query, storage=scoped)
+                lines = lines_of(job.tenant_id, query, storage=storage, connections=[connection])
                 next(lines, None)  # each window starts with the header
                 yield (window_last - window_first).days + 1, lines
 
@@ -119,20 +116,3 @@ def _windows(first: date, last: date, days: int, *, by_month: bool) -> Iterator[
         end = min(next_month - timedelta(days=1) if by_month else first + timedelta(days=days - 1), last)
         yield first, end
         first = end + timedelta(days=1)
-
-
-class _OnlyConnection:
-    """The tenant's connections as one of them: reads connection by connection, in the synchronous export's order."""
-
-    def __init__(self, inner: Any, connection: ConnectionRecord) -> None:
-        self._inner = inner
-        self._connection = connection
-
-    def list_connections(self, tenant_id: str) -> list[ConnectionRecord]:
-        return [self._connection]
-
-    def connection_ids(self, tenant_id: str) -> list[str]:
-        return [self._connection.connection_id]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 
 from pump_anthropic.domain import export, month_summary, report, report_pages
 from pump_anthropic.domain.month_summary import GRAIN_DAY_TOTALS, GRAIN_LINES
+from pump_anthropic.domain.records import ConnectionRecord
 from pump_anthropic.domain.report import CostQuery
 from pump_anthropic.domain.report_pages import PageQuery
 from pump_anthropic.exceptions import NoHourlyDataError
@@ -117,10 +118,17 @@ def export_lines(tenant: str, query: CostQuery, *, by_api_key: bool, storage: St
     return focus_export_lines(tenant, query, storage=storage)
 
 
-def focus_export_lines(tenant: str, query: CostQuery, *, storage: Storage | None = None) -> Iterator[str]:
-    """The tenant's FOCUS CSV lines over every connection, read from the table lazily."""
+def focus_export_lines(
+    tenant: str,
+    query: CostQuery,
+    *,
+    storage: Storage | None = None,
+    connections: Sequence[ConnectionRecord] | None = None,
+) -> Iterator[str]:
+    """The tenant's FOCUS CSV lines over every connection (or the `connections` given), read from the table
+    lazily."""
     storage = storage or dynamodb_storage()
-    connections = storage.connections.list_connections(tenant)
+    connections = storage.connections.list_connections(tenant) if connections is None else connections
     names = storage.directory.workspace_names(tenant, [c.connection_id for c in connections])
     sources = (
         export.ConnectionItems(
@@ -133,10 +141,17 @@ def focus_export_lines(tenant: str, query: CostQuery, *, storage: Storage | None
     return export.focus_csv_lines(sources, names)
 
 
-def allocated_export_lines(tenant: str, query: CostQuery, *, storage: Storage | None = None) -> Iterator[str]:
-    """The tenant's FOCUS CSV lines with cost allocated to API keys, from the per-key rollups."""
+def allocated_export_lines(
+    tenant: str,
+    query: CostQuery,
+    *,
+    storage: Storage | None = None,
+    connections: Sequence[ConnectionRecord] | None = None,
+) -> Iterator[str]:
+    """The tenant's FOCUS CSV lines with cost allocated to API keys (over every connection, or the `connections`
+    given), from the per-key rollups."""
     storage = storage or dynamodb_storage()
-    connections = storage.connections.list_connections(tenant)
+    connections = storage.connections.list_connections(tenant) if connections is None else connections
     ids = [c.connection_id for c in connections]
     names, key_names = storage.directory.workspace_names(tenant, ids), storage.directory.api_key_names(tenant, ids)
     rollups = list(storage.costs.iter_rollups(tenant, ids, query.first_day, query.last_day, by_api_key=True))
