@@ -10,8 +10,6 @@ import pytest
 
 from pump_anthropic.domain import analytics_days, analytics_plan
 from pump_anthropic.domain.analytics_plan import (
-    MAX_GROUP_BY,
-    AnalyticsPlan,
     AnalyticsQuery,
     Endpoint,
     Projection,
@@ -20,6 +18,7 @@ from pump_anthropic.domain.analytics_plan import (
     query_set,
     window_ranges,
 )
+from tests.support.analytics_plans import assert_well_formed
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 YEAR_END = START + timedelta(days=365)
@@ -101,22 +100,6 @@ def test_projection_rejects_impossible_breakdowns(kwargs):
 
 
 # --- the plan --------------------------------------------------------------------------------------------------
-
-
-def assert_well_formed(result: AnalyticsPlan, start: datetime, end: datetime, width: str | None) -> None:
-    """Every query is valid on its endpoint, and each query set covers the window exactly once."""
-    sets: dict[tuple, list] = {}
-    for planned in result.queries:
-        query = planned.query
-        query.check_for(planned.endpoint)
-        assert query.limit == 1000 and query.time_bucket_width == width
-        assert len(counted_dimensions(planned.endpoint, query.group_by)) <= MAX_GROUP_BY
-        sets.setdefault((planned.endpoint, query.group_by), []).append(query)
-    for queries in sets.values():
-        bounds = [(q.starting_at, q.ending_at) for q in queries]
-        assert bounds[0][0] == start and bounds[-1][1] == end
-        assert all(prev[1] == nxt[0] for prev, nxt in zip(bounds, bounds[1:], strict=False))
-    assert len({(p.endpoint, p.query.group_by, p.serves) for p in result.queries}) == len(sets)
 
 
 def test_the_connectors_query_sets_over_365_days_are_one_query_set_each_over_12_ranges():

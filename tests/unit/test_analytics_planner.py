@@ -9,12 +9,11 @@ import pytest
 
 from pump_anthropic.domain.analytics_plan import (
     FAN_OUT_DIMENSIONS,
-    MAX_GROUP_BY,
     Endpoint,
     Projection,
-    counted_dimensions,
 )
-from pump_local.analytics_planner import DEFAULT_PROJECTIONS, EstimatedPlan, OrgProfile, plan
+from pump_local.analytics_planner import DEFAULT_PROJECTIONS, OrgProfile, plan
+from tests.support.analytics_plans import assert_well_formed
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 YEAR_END = START + timedelta(days=365)
@@ -36,22 +35,6 @@ def test_row_estimate_is_capped_by_streams_and_overridden_by_observations():
     with pytest.raises(ValueError, match="agent_id"):
         LARGE_ORG.rows_per_bucket(frozenset({"agent_id"}))
     assert OrgProfile(1, 1, 1, 1, cardinalities={"agent_id": 7}).rows_per_bucket(frozenset({"agent_id"})) == 7
-
-
-def assert_well_formed(result: EstimatedPlan, start: datetime, end: datetime, width: str | None) -> None:
-    """Every query is valid on its endpoint, and each query set covers the window exactly once."""
-    sets: dict[tuple, list] = {}
-    for planned in result.queries:
-        query = planned.query
-        query.check_for(planned.endpoint)
-        assert query.limit == 1000 and query.time_bucket_width == width
-        assert len(counted_dimensions(planned.endpoint, query.group_by)) <= MAX_GROUP_BY
-        sets.setdefault((planned.endpoint, query.group_by), []).append(query)
-    for queries in sets.values():
-        bounds = [(q.starting_at, q.ending_at) for q in queries]
-        assert bounds[0][0] == start and bounds[-1][1] == end
-        assert all(prev[1] == nxt[0] for prev, nxt in zip(bounds, bounds[1:], strict=False))
-    assert len({(p.endpoint, p.query.group_by, p.serves) for p in result.queries}) == len(sets)
 
 
 def test_plan_for_a_small_org_over_365_days():
