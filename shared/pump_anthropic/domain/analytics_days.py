@@ -131,9 +131,10 @@ def price_items(
             list_cost_usd=_usd(cost.list_amount),
             speed=group.speed,
         )
-        previous = items.get(item.key)
-        items[item.key] = item if previous is None else _merged(previous, item)
-    return sorted(items.values(), key=lambda i: i.key)
+        key = item.key  # (a computed property: once per row)
+        previous = items.get(key)
+        items[key] = item if previous is None else _merged(previous, item)
+    return [items[key] for key in sorted(items)]
 
 
 def _merged(a: CostItem, b: CostItem) -> CostItem:
@@ -226,4 +227,4 @@ def actors_by_key(rows: Iterable[list]) -> Mapping[str, list]:
 
 
 def _sort_key(values: tuple) -> tuple:
-    return tuple((v is not None, v or "") for v in values)
+    return tuple([(v is not None, v or "") for v in values])  # a list is built faster than a generator is drained
